@@ -1,0 +1,204 @@
+"""The four-district case: run it over the uncertain starting capacities and summarise it like the
+report (Tables 2-5, consistency, Figures 1-4), beside the observed values.
+
+Replicate ``r`` uses capacity assignment ``r mod K`` of the K assignments consistent with the
+report (calibration/capacity_assignments.py), so the uncertainty about the unreported cells is
+spread evenly over the replicates rather than resolved by picking one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim import Parameters, RunResult, simulate
+from sim.conditions import Conditions
+from sim.results import OUTCOME_NAMES
+from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
+
+from .casefile import CaseDefinition, load_case
+from .provenance import content_hash, provenance
+from .seeds import run_seed
+
+DEFAULT_REPLICATES = 200
+DEFAULT_SEED = 20201
+
+# Row and column keys of each summary table, from the one vocabulary.
+_TABLE_AXES = {
+    "table2": ("district", Substantiveness),
+    "table3": ("capacity", Substantiveness),
+    "table4": ("capacity", Alignment),
+    "table5": ("capacity", Continuity),
+    "table5_end": ("capacity", Continuity),
+    "consistency": ("district", Consistency),
+}
+REPORT_TABLES = ("table2", "table3", "table4", "table5", "consistency")
+
+
+@dataclass
+class CaseRun:
+    """Replicates of the case and everything needed to reproduce them."""
+
+    definition: CaseDefinition
+    parameters: Parameters
+    seed: int
+    results: list[RunResult]
+    assignment_index: list[int]
+    assignments: tuple[dict, ...]
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def districts(self) -> tuple[str, ...]:
+        return self.results[0].districts
+
+    def stack(self, name: str) -> np.ndarray:
+        """Stack one RunResult array over replicates: shape (replicates, ...)."""
+        return np.stack([getattr(r, name) for r in self.results])
+
+    def table_samples(self, name: str) -> np.ndarray:
+        """(replicates, rows, columns) counts of one table."""
+        return np.stack([r.tables()[name] for r in self.results])
+
+    def outcome_samples(self) -> dict[str, np.ndarray]:
+        """name -> (replicates, D + 1) outcome values; the last column is the pooled 'overall'."""
+        per = [r.outcomes() for r in self.results]
+        overall = [r.overall_outcomes() for r in self.results]
+        return {
+            k: np.column_stack([np.stack([p[k] for p in per]), np.array([o[k] for o in overall])])
+            for k in OUTCOME_NAMES
+        }
+
+
+def capacity_assignments(definition: CaseDefinition) -> tuple[dict, ...]:
+    """The starting-capacity assignments the case runs over."""
+    if definition.capacity_mode == "given":
+        return ({},)
+    from calibration.capacity_assignments import consistent_capacity_assignments
+
+    return tuple(consistent_capacity_assignments())
+
+
+def case_conditions(definition: CaseDefinition | None = None, **overrides) -> tuple[tuple[Conditions, ...], tuple[dict, ...]]:
+    """One ``Conditions`` per capacity assignment, with any overrides of Conditions fields."""
+    definition = definition or load_case()
+    assignments = capacity_assignments(definition)
+    return tuple(definition.conditions(a, **overrides) for a in assignments), assignments
+
+
+def run_case(
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = DEFAULT_SEED,
+    parameters: Parameters | None = None,
+    definition: CaseDefinition | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **overrides,
+) -> CaseRun:
+    """Run the case ``replicates`` times. Replicate r is seeded by ``run_seed(seed, 0, r)``."""
+    if replicates < 1:
+        raise ValueError(f"replicates: {replicates!r} must be >= 1")
+    definition = definition or load_case()
+    parameters = parameters or Parameters()
+    conditions, assignments = case_conditions(definition, **overrides)
+    results, index = [], []
+    for r in range(replicates):
+        k = r % len(conditions)
+        results.append(simulate(conditions[k], parameters, seed=run_seed(seed, 0, r)))
+        index.append(k)
+        if progress is not None:
+            progress(r + 1, replicates)
+    return CaseRun(definition, parameters, seed, results, index, assignments, dict(overrides))
+
+
+def _table_dict(name: str, arr: np.ndarray, districts: tuple[str, ...]) -> dict:
+    rows_kind, cols = _TABLE_AXES[name]
+    rows = districts if rows_kind == "district" else Capacity.keys()
+    return {
+        row: {col: float(arr[i, j]) for j, col in enumerate(cols.keys())}
+        for i, row in enumerate(rows)
+    }
+
+
+def summarise(run: CaseRun, observed=None) -> dict:
+    """The case's summary: observed vs simulated (mean, p05, p95) tables, outcomes, provenance."""
+    if observed is None:
+        from calibration.targets import load_observed
+
+        observed = load_observed()
+    districts = run.districts
+    names = REPORT_TABLES + ("table5_end",)
+    samples = {n: run.table_samples(n) for n in names}
+    sim_mean = {n: _table_dict(n, samples[n].mean(axis=0), districts) for n in names}
+    sim_p05 = {n: _table_dict(n, np.percentile(samples[n], 5, axis=0), districts) for n in names}
+    sim_p95 = {n: _table_dict(n, np.percentile(samples[n], 95, axis=0), districts) for n in names}
+    outcomes = run.outcome_samples()
+    cols = list(districts) + ["overall"]
+
+    def outcome_stat(fn):
+        return {
+            k: {c: _clean(fn(v[:, i])) for i, c in enumerate(cols)} for k, v in outcomes.items()
+        }
+
+    return {
+        "observed": {n: observed.tables[n] for n in REPORT_TABLES},
+        "observed_alternatives": {
+            name: {
+                "tables": alt.tables,
+                "lines": [str(l) for l in alt.lines],
+                "inferred": alt.inferred,
+                "note": alt.note,
+            }
+            for name, alt in observed.alternatives.items()
+        },
+        "simulated": {n: sim_mean[n] for n in REPORT_TABLES},
+        "simulated_p05": {n: sim_p05[n] for n in REPORT_TABLES},
+        "simulated_p95": {n: sim_p95[n] for n in REPORT_TABLES},
+        "simulated_end_of_run": {
+            "table5_end": {"mean": sim_mean["table5_end"], "p05": sim_p05["table5_end"], "p95": sim_p95["table5_end"]}
+        },
+        "outcomes": {
+            "mean": outcome_stat(lambda x: np.nanmean(x) if np.isfinite(x).any() else np.nan),
+            "p05": outcome_stat(lambda x: np.nanpercentile(x, 5) if np.isfinite(x).any() else np.nan),
+            "p95": outcome_stat(lambda x: np.nanpercentile(x, 95) if np.isfinite(x).any() else np.nan),
+        },
+        "provenance": provenance(
+            case=run.definition.name,
+            seed=run.seed,
+            replicates=len(run.results),
+            parameters=run.parameters.to_dict(),
+            parameters_hash=content_hash(run.parameters.to_dict()),
+            overrides={k: str(v) for k, v in run.overrides.items()},
+            capacity_assignments=len(run.assignments),
+            seeding="numpy SeedSequence(entropy=seed, spawn_key=(0, replicate))",
+        ),
+    }
+
+
+def _clean(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 6)
+
+
+def element_shares(run: CaseRun) -> dict[str, np.ndarray]:
+    """Per district x element shares over replicates, for Figures 1-4.
+
+    changed (D, E); consistency (D, E, 4); alignment (D, E, 3); continuity (D, E, 3);
+    continuity_end (D, E, 3); principles (D, E); links (D, E, E); inconsistent_links (D, E, E).
+    """
+    def dist(name: str, k: int) -> np.ndarray:
+        codes = run.stack(name)
+        return np.stack([(codes == c).mean(axis=0) for c in range(k)], axis=-1)
+
+    links = run.stack("links")
+    return {
+        "changed": (run.stack("n_changes") > 0).mean(axis=0),
+        "substantiveness": dist("substantiveness", len(Substantiveness)),
+        "consistency": dist("consistency", len(Consistency)),
+        "alignment": dist("alignment", len(Alignment)),
+        "continuity": dist("continuity", len(Continuity)),
+        "continuity_end": dist("continuity_end", len(Continuity)),
+        "principles": run.stack("principles").mean(axis=0),
+        "links": links.mean(axis=0),
+        "inconsistent_links": (links & ~run.stack("link_consistent")).mean(axis=0),
+    }

@@ -1,0 +1,333 @@
+"""The CoherenceModel: districts changing six infrastructure elements month by month.
+
+One run is a pure function of (conditions, parameters, seed). docs/ODD.md describes the model;
+each mechanism below names the report passage it stands on (003_5ef94897120ea9a2.txt).
+
+Performance note: the state of the 4 x 6 district-elements and of every teacher is held in numpy
+arrays owned by the model; agents read and write their rows. Per-agent Python runs only for rare
+events (a change, a turnover, a shock). Hazards are cached and recomputed only when their inputs
+change. Teacher agents are created on first access to ``model.teachers`` (the app, notebooks),
+since sweeps need the teachers' state, not thousands of Python objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mesa import Model
+from mesa.agentset import AgentSet
+
+from .agents import District, Leader, Provider, Teacher
+from .calendar import PROVIDER_OFFSET, SHOCK_OFFSET, TURNOVER_OFFSET, school_year
+from .conditions import Conditions
+from .parameters import Parameters
+from .records import SOURCE_AGENDA, SOURCE_INITIATIVE, ChangeRecord, EventRecord, LinkRecord
+from .teachers import GROUPS_PER_DISTRICT, TeacherPopulation
+from .vocab import N_ELEMENTS, Capacity, Content, Element, Practice
+
+_E = N_ELEMENTS
+_TRI = np.triu(np.ones((_E, _E), dtype=bool), k=1)  # each unordered element pair once
+_TL = int(Element.TEACHER_LEARNING)
+
+
+class CoherenceModel(Model):
+    """Districts, their leaders and teachers, and an external provider, over a monthly calendar."""
+
+    def __init__(self, conditions: Conditions, parameters: Parameters | None = None, rng=None):
+        super().__init__(rng=rng)
+        self.conditions = conditions
+        self.params = P = parameters if parameters is not None else Parameters()
+        self.program = conditions.program
+        self.horizon = H = conditions.horizon_months
+        # Independent streams per process, so a change in one mechanism does not shift the random
+        # numbers of the others (common random numbers for what-ifs).
+        (self.rng_decide, self.rng_enact, self.rng_link, self.rng_teach, self.rng_turnover) = self.rng.spawn(5)
+
+        D = self.n_districts = len(conditions.districts)
+        # Element state (district x element).
+        self.capacity0 = np.array([[int(c) for c in d.capacity] for d in conditions.districts], dtype=np.int8)
+        self.capacity = self.capacity0.copy()
+        self.readiness = np.zeros((D, _E))
+        self.pending = np.zeros((D, _E), dtype=bool)
+        self.created = np.zeros((D, _E), dtype=bool)
+        self.n_add_on = np.zeros((D, _E), dtype=np.int16)
+        self.n_transform = np.zeros((D, _E), dtype=np.int16)
+        self.n_consistent = np.zeros((D, _E), dtype=np.int16)
+        self.n_competing = np.zeros((D, _E), dtype=np.int16)
+        self.prek_included = np.zeros((D, _E), dtype=bool)
+        self.first_month = np.full((D, _E), -1, dtype=np.int16)
+        self.content = np.zeros((D, _E, len(Content)), dtype=bool)
+        self.links = np.zeros((D, _E, _E), dtype=bool)
+        self.link_consistent = np.zeros((D, _E, _E), dtype=bool)
+        self.changes: list[ChangeRecord] = []
+        self.link_log: list[LinkRecord] = []
+        self.event_log: list[EventRecord] = []
+        self.month_activity = (False, False)  # (team reached, SLO for teachers) this month
+
+        self.teacher_pop = TeacherPopulation(conditions.districts, H, self.rng_teach)
+        self._teacher_agents: AgentSet | None = None
+
+        # Agents.
+        self.provider = Provider(self)
+        self.district_list: list[District] = [District(self, dc, i) for i, dc in enumerate(conditions.districts)]
+
+        # Multipliers on the change hazard: size -> need (few school leaders need no formal
+        # learning system, lines 1281-1292) and leadership gates (lines 1262-1278).
+        self.need = np.ones((D, _E))
+        self.gate = np.ones((D, _E))
+        for dist_agent in self.district_list:
+            dc = dist_agent.conditions
+            nl = dc.n_school_leaders
+            if P.leaders_half_need > 0:
+                self.need[dist_agent.index, Element.SCHOOL_LEADER_LEARNING] = nl / (nl + P.leaders_half_need)
+            if dc.prior_provider:
+                self.readiness[dist_agent.index] += P.head_start_prior_provider
+            self.gate[dist_agent.index] = dist_agent.gates()
+        self._agenda: list[tuple[District, Leader]] = []
+        self._refresh_agendas()
+        self._p_change: np.ndarray | None = None  # cached monthly change probabilities
+        self._p_change_key: tuple | None = None
+        self._mult: np.ndarray | None = None  # cached hazard multipliers that change only on events
+        self._link_cache: tuple | None = None  # cached eligible pairs and their hazard multipliers
+        self._link_p: tuple | None = None
+        self._teacher_cache: dict = {}
+        self._tl_version = 0  # bumps when a teacher-learning element changes
+
+        # The calendar: provider activities, shocks and leader turnover are Mesa events.
+        for month in self.provider.active_months(H):
+            self.schedule_event(self.provider.deliver, at=month + PROVIDER_OFFSET)
+        for dist_agent in self.district_list:
+            for shock in dist_agent.conditions.shocks:
+                if shock.month < H:
+                    dist_agent.add_shock(shock, at=shock.month + SHOCK_OFFSET)
+        # Turnover hazard per month (lines 599-601, 1350-1352): higher in turbulent years.
+        self._turnover_hazard = np.array(
+            [P.leader_turnover_rate * (1.0 + self.turbulence(m)) for m in range(H)]
+        )
+        for dist_agent in self.district_list:
+            for leader in dist_agent.leaders:
+                self.schedule_turnover(leader, 0)
+
+    # --- agents on demand ---------------------------------------------------------------------
+    @property
+    def teachers(self) -> AgentSet:
+        """Every active teacher as a Mesa agent (created on first access)."""
+        if self._teacher_agents is None:
+            pop = self.teacher_pop
+            agents = [
+                Teacher(self, self.district_list[int(pop.district[i])], int(i))
+                for i in np.flatnonzero(pop.active)
+            ]
+            self._teacher_agents = AgentSet(agents, random=self.random)
+        return self._teacher_agents
+
+    # --- helpers used by agents -------------------------------------------------------------
+    def refresh_gates(self, district: District) -> None:
+        self.gate[district.index] = district.gates()
+        self.state_changed()
+
+    def state_changed(self) -> None:
+        """Invalidate the cached hazards after an event changed their inputs."""
+        self._p_change = None
+        self._mult = None
+
+    def _refresh_agendas(self) -> None:
+        self._agenda = [(d, l) for d in self.district_list for l in d.leaders if l.competing]
+
+    def schedule_turnover(self, leader: Leader, from_month: int) -> None:
+        """Draw when ``leader`` leaves (a Mesa event), if within the horizon."""
+        h = self._turnover_hazard[from_month:]
+        if not len(h) or not h.any():
+            return
+        hit = np.flatnonzero(self.rng_turnover.random(len(h)) < h)
+        if len(hit):
+            self.schedule_event(leader.leave, at=from_month + int(hit[0]) + TURNOVER_OFFSET)
+
+    def leader_replaced(self, old: Leader, new: Leader, month: int) -> None:
+        if old.leads_initiative:
+            # A new lead restarts part of the work (assumed; lines 599-601).
+            self.readiness[old.district.index] *= 1.0 - self.params.turnover_readiness_loss
+        self.refresh_gates(old.district)
+        self._refresh_agendas()
+        self.log_event(month, old.district.name, "leader_turnover", f"{old.role} replaced (new buy-in {new.buy_in:.2f})")
+        if month + 1 < self.horizon:
+            self.schedule_turnover(new, month + 1)
+
+    def expose(self, amount: np.ndarray) -> None:
+        """Provider exposure reaches every district's team, damped by turbulence (lines 599-601)."""
+        self.readiness += amount * (1.0 - self.turbulence(int(self.time)))
+        self._p_change = None
+
+    def turbulence(self, month: int) -> float:
+        t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
+        return min(t, 0.95)
+
+    def hlpp_share(self, d: int) -> float:
+        """Share of the district's active teachers practising the HLPPs (as of last month)."""
+        if self.teacher_pop.months_done == 0:
+            return 0.0
+        counts = self.teacher_pop.district_counts()[d]
+        n = counts.sum()
+        return float(counts[Practice.HLPP] / n) if n else 0.0
+
+    def record_change(self, d: int, rec: ChangeRecord) -> None:
+        e = int(rec.element)
+        if rec.transform:
+            self.n_transform[d, e] += 1
+        else:
+            self.n_add_on[d, e] += 1
+        if rec.consistent:
+            self.n_consistent[d, e] += 1
+        else:
+            self.n_competing[d, e] += 1
+        self.prek_included[d, e] |= rec.prek_included
+        if self.first_month[d, e] < 0:
+            self.first_month[d, e] = rec.month
+        self.content[d, e, rec.content] = True
+        if rec.content == Content.PRINCIPLES:
+            # Counting Collections is the vehicle for the HLPPs (lines 430-437).
+            self.content[d, e, Content.SIGNATURE] = True
+        self.pending[d, e] = False
+        self.changes.append(rec)
+        self.state_changed()
+        self._link_cache = None
+        if e == _TL:
+            self._tl_version += 1
+
+    def log_event(self, month: int, district: str, kind: str, detail: str) -> None:
+        self.event_log.append(EventRecord(month, district, kind, detail))
+
+    def remove_prek_teachers(self, district: District, month: int) -> None:
+        gone = self.teacher_pop.remove_prek(district.index, month)
+        if self._teacher_agents is not None:
+            gone_set = set(gone.tolist())
+            for t in [t for t in self._teacher_agents if t.index in gone_set]:
+                self._teacher_agents.remove(t)
+                t.remove()
+        self._tl_version += 1
+
+    # --- the monthly step --------------------------------------------------------------------
+    def step(self) -> None:
+        month = self.steps - 1
+        year = school_year(month)
+        turb = self.turbulence(month)
+        in_program = year <= self.program.years
+        momentum = 1.0 if in_program else self.params.post_initiative_momentum
+        self._decide(month, turb, momentum)
+        if self._agenda:
+            self._competing_agendas(month, turb)
+        self._link(month, turb)
+        self._teachers(month, turb, in_program)
+        self.month_activity = (False, False)
+        if month + 1 == 12 * self.program.years and month + 1 < self.horizon:
+            self.log_event(month, "", "programme_ended", "the provider's programme ends; districts continue on their own")
+
+    def _decide(self, month: int, turb: float, momentum: float) -> None:
+        """Participation -> change: readiness from the provider's emphasis, need, leadership gate,
+        capacity (lines 994-1060, 1082-1121, 1262-1278, 1280-1305)."""
+        key = (turb, momentum)
+        if self._p_change is None or self._p_change_key != key:
+            P = self.params
+            if self._mult is None:
+                mult = self.need * self.gate
+                mult[self.capacity == Capacity.DID_NOT_EXIST] *= P.hazard_did_not_exist
+                mult[self.first_month >= 0] *= P.repeat_change_factor
+                mult[self.pending] = 0.0
+                self._mult = mult
+            ready = self.readiness / (self.readiness + P.readiness_half)
+            self._p_change = -np.expm1(ready * self._mult * (-P.change_rate * (1.0 - turb) * momentum))
+            self._p_change_key = key
+        hits = np.flatnonzero(self.rng_decide.random(self._p_change.shape) < self._p_change)
+        if not len(hits):
+            return
+        u_dec = self.rng_decide.random(len(hits)).tolist()
+        trigger = self.provider.last_activity if momentum == 1.0 else "the district's own sustainability plan"
+        for flat, ud in zip(hits.tolist(), u_dec):
+            d, e = divmod(flat, _E)
+            district = self.district_list[d]
+            element = Element(e)
+            district.decide(element, month, SOURCE_INITIATIVE, trigger, district.choose_decider(element, ud))
+
+    def _competing_agendas(self, month: int, turb: float) -> None:
+        """An authority holder's own agenda changes its elements (lines 848-868, 1270-1278)."""
+        P = self.params
+        h_new = -np.expm1(-P.competing_agenda_rate * (1.0 - turb))
+        h_again = -np.expm1(-P.competing_agenda_rate * P.repeat_change_factor * (1.0 - turb))
+        for district, leader in self._agenda:
+            d = district.index
+            u = self.rng_decide.random(len(leader.agenda_elements)).tolist()
+            for e, ue in zip(leader.agenda_elements, u):
+                if self.pending[d, e]:
+                    continue
+                if ue < (h_again if self.content[d, e, Content.COMPETING] else h_new):
+                    district.decide(e, month, SOURCE_AGENDA, f"the {leader.agenda} agenda of the {leader.role}", leader)
+
+    def _link(self, month: int, turb: float) -> None:
+        """Alignment: changed elements carrying the same practice become linked over time, so
+        early emphasis yields more links (lines 880-916, 1063-1080); created elements link less
+        (Table 4, lines 1134-1194)."""
+        if self._link_cache is None:
+            c = self.content
+            ok = c[:, :, None, Content.SIGNATURE] & c[:, None, :, Content.SIGNATURE]
+            comp = c[:, :, None, Content.COMPETING] & c[:, None, :, Content.COMPETING]
+            flat = np.flatnonzero((ok | comp) & ~self.links & _TRI)
+            cr = self.created
+            either_created = (cr[:, :, None] | cr[:, None, :]).ravel()[flat]
+            mult = np.where(either_created, self.params.link_did_not_exist, 1.0)
+            self._link_cache = (flat, mult, ok.ravel()[flat])
+        flat, mult, ok = self._link_cache
+        if not len(flat):
+            return
+        if self._link_p is None or self._link_p[0] is not self._link_cache or self._link_p[1] != turb:
+            self._link_p = (self._link_cache, turb, -np.expm1(-(self.params.link_rate * (1.0 - turb)) * mult))
+        new = self.rng_link.random(len(flat)) < self._link_p[2]
+        if not new.any():
+            return
+        for f, consistent in zip(flat[new].tolist(), ok[new].tolist()):
+            d, rest = divmod(f, _E * _E)
+            a, b = divmod(rest, _E)
+            self.links[d, a, b] = self.links[d, b, a] = True
+            self.link_consistent[d, a, b] = self.link_consistent[d, b, a] = consistent
+            self.link_log.append(
+                LinkRecord(month, self.district_list[d].name, Element(a), Element(b),
+                           Content.SIGNATURE if consistent else Content.COMPETING, consistent)
+            )
+        self._link_cache = None
+
+    def _teachers(self, month: int, turb: float, in_program: bool) -> None:
+        """Teachers' practice: team members learn in convenings and coaching, everyone in SLOs and
+        through a changed district teacher-learning element (lines 336-372, 740-766, 1300-1305)."""
+        team, slo = self.month_activity
+        hlpp_on = in_program and self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0
+        key = (self._tl_version, team, slo, turb, hlpp_on)
+        hazards = self._teacher_cache.get(key)
+        if hazards is None:
+            p1, p2 = self._teacher_probabilities(turb, team, slo, hlpp_on)
+            hazards = self._teacher_cache[key] = (-np.log1p(-p1), -np.log1p(-p2))
+        self.teacher_pop.step(month, *hazards)
+
+    def _teacher_probabilities(self, turb: float, team: bool, slo: bool, hlpp_on: bool):
+        P = self.params
+        D = self.n_districts
+        stay = np.ones((D, 2, 2))  # (district, pre-K?, on team?)
+        tl_on = self.content[:, _TL, Content.SIGNATURE]
+        # District teacher learning reaches teachers once changed with the provider's content;
+        # pre-K teachers only if that change included pre-K.
+        reach = np.stack([tl_on, tl_on & self.prek_included[:, _TL]], axis=1)
+        stay *= np.where(reach, 1.0 - P.teacher_uptake_district, 1.0)[:, :, None]
+        if team:
+            stay[:, :, 1] *= 1.0 - P.teacher_uptake_team
+        if slo:
+            stay *= 1.0 - P.teacher_uptake_district
+        p_first = (1.0 - stay.reshape(-1)) * (1.0 - turb)
+        deep = np.repeat(self.content[:, _TL, Content.PRINCIPLES] | hlpp_on, GROUPS_PER_DISTRICT)
+        return p_first, p_first * deep
+
+    # --- running ------------------------------------------------------------------------------
+    def run(self) -> "CoherenceModel":
+        self.run_until(self.horizon)
+        self.running = False
+        return self
+
+    @property
+    def has_prek_end(self) -> np.ndarray:
+        return np.array([d.has_prek for d in self.district_list])

@@ -1,0 +1,214 @@
+"""The model's mechanisms, tested statistically with fixed seeds and stated tolerances, and its
+invariants and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ShockSpec, competing_holder, conditions, district, lead
+from sim import CoherenceModel, Parameters, simulate
+from sim.conditions import LeaderSpec
+from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
+
+SEEDS = range(300)
+
+
+def runs(cond, params=None, seeds=SEEDS):
+    return [simulate(cond, params, seed=s) for s in seeds]
+
+
+def two_proportion_z(k1, n1, k2, n2) -> float:
+    p = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    return (k1 / n1 - k2 / n2) / se
+
+
+def test_established_elements_transform_more_often_than_missing_ones():
+    # Lines 1107-1121 (Table 3): 12 of 14 established transformed vs 1 of 3 created.
+    caps = (Capacity.ESTABLISHED,) * 3 + (Capacity.DID_NOT_EXIST,) * 3
+    res = runs(conditions(district(capacity=caps)))
+    subst = np.stack([r.substantiveness[0] for r in res])
+    est, dne = subst[:, :3], subst[:, 3:]
+    k1, n1 = int((est == Substantiveness.TRANSFORM).sum()), int((est > 0).sum())
+    k2, n2 = int((dne == Substantiveness.TRANSFORM).sum()), int((dne > 0).sum())
+    assert n1 > 200 and n2 > 50
+    # Stated tolerance: the transform share differs by > 0.3 and z > 5 (p < 1e-6).
+    assert k1 / n1 - k2 / n2 > 0.3
+    assert two_proportion_z(k1, n1, k2, n2) > 5
+
+
+def test_missing_elements_change_less_often():
+    caps = (Capacity.ESTABLISHED,) * 3 + (Capacity.DID_NOT_EXIST,) * 3
+    res = runs(conditions(district(capacity=caps)), seeds=range(200))
+    changed = np.stack([r.n_changes[0] > 0 for r in res])
+    assert changed[:, :3].mean() - changed[:, 3:].mean() > 0.2
+
+
+def test_authority_with_buy_in_yields_more_consistent_change():
+    # Lines 1262-1278: an on-board lead with authority vs a lead without it beside a competing
+    # authority holder (Diamond).
+    steered = conditions(district())
+    crossed = conditions(
+        district(leaders=(lead(authority=False, early_childhood=True), competing_holder()))
+    )
+    a = np.array([r.overall_outcomes()["share_consistent"] for r in runs(steered, seeds=range(200))])
+    b = np.array([r.overall_outcomes()["share_consistent"] for r in runs(crossed, seeds=range(200))])
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    # Stated tolerance: the mean share of consistent elements is higher by > 0.3.
+    assert a.mean() - b.mean() > 0.3
+    # The crossed district produces somewhat- and not-consistent elements; the steered one rarely.
+    cons_b = np.stack([r.consistency for r in runs(crossed, seeds=range(100))])
+    assert (cons_b == Consistency.NOT_CONSISTENT).mean() > 0.05
+    assert (cons_b == Consistency.SOMEWHAT).mean() > 0.02
+
+
+def test_no_prek_no_continuity():
+    res = runs(conditions(district(has_prek=False)), seeds=range(100))
+    for r in res:
+        assert not (r.continuity == Continuity.CONTINUITY).any()
+        assert not (r.continuity_end == Continuity.CONTINUITY).any()
+    # ...while the same district with pre-K does build continuity.
+    with_prek = runs(conditions(district()), seeds=range(50))
+    assert np.mean([(r.continuity == Continuity.CONTINUITY).sum() for r in with_prek]) > 2
+
+
+def test_prek_eliminated_loses_continuity_at_the_end_only():
+    cond = conditions(district(shocks=(ShockSpec("prek_eliminated", 24),)))
+    res = runs(cond, seeds=range(100))
+    during = sum(int((r.continuity == Continuity.CONTINUITY).sum()) for r in res)
+    end = sum(int((r.continuity_end == Continuity.CONTINUITY).sum()) for r in res)
+    assert during > 100 and end == 0
+    assert all(not r.has_prek_end[0] for r in res)
+    # Changes after the elimination cannot include pre-K.
+    for r in res:
+        assert not any(c.prek_included for c in r.changes if c.month >= 24)
+
+
+def test_small_district_decides_faster():
+    # Lines 1292-1300: a one-school district changes without bureaucracy.
+    small = conditions(district(schools=1, school_leaders=16))
+    large = conditions(district(schools=20, school_leaders=16))
+    lag_small = [c.month - c.decided_month for r in runs(small, seeds=range(100)) for c in r.changes]
+    lag_large = [c.month - c.decided_month for r in runs(large, seeds=range(100)) for c in r.changes]
+    assert np.mean(lag_small) == 0
+    assert np.mean(lag_large) > 1.5
+
+
+def test_few_school_leaders_rarely_build_school_leader_learning():
+    # Lines 1281-1292: two school leaders need no formal learning system.
+    caps = list((Capacity.ESTABLISHED,) * 6)
+    caps[Element.SCHOOL_LEADER_LEARNING] = Capacity.DID_NOT_EXIST
+    few = runs(conditions(district(capacity=caps, school_leaders=2, schools=1)), seeds=range(200))
+    many = runs(conditions(district(capacity=caps, school_leaders=30, schools=1)), seeds=range(200))
+    sll = Element.SCHOOL_LEADER_LEARNING
+    assert np.mean([r.n_changes[0, sll] > 0 for r in many]) - np.mean([r.n_changes[0, sll] > 0 for r in few]) > 0.1
+
+
+def test_prior_experience_goes_beyond_the_signature_practice():
+    # Lines 1212-1232.
+    exp = runs(conditions(district(prior_experience=True)), seeds=range(150))
+    new = runs(conditions(district(prior_experience=False)), seeds=range(150))
+    a = np.nanmean([r.overall_outcomes()["share_beyond_signature_practice"] for r in exp])
+    b = np.nanmean([r.overall_outcomes()["share_beyond_signature_practice"] for r in new])
+    assert a - b > 0.2
+
+
+def test_links_only_join_changed_elements_and_are_symmetric():
+    for r in runs(conditions(district(), district("E", leaders=(lead(authority=False), competing_holder()))), seeds=range(60)):
+        changed = r.n_changes > 0
+        for d in range(len(r.districts)):
+            L = r.links[d]
+            assert (L == L.T).all() and not L.diagonal().any()
+            a, b = np.nonzero(L)
+            assert changed[d, a].all() and changed[d, b].all()
+        for rec in r.link_log:
+            d = r.districts.index(rec.district)
+            firsts = (r.first_month[d, rec.a], r.first_month[d, rec.b])
+            assert max(firsts) <= rec.month  # a link never precedes both changes
+
+
+def test_no_element_is_transformed_before_it_exists_and_creation_is_recorded():
+    caps = (Capacity.DID_NOT_EXIST,) * 6
+    for r in runs(conditions(district(capacity=caps)), seeds=range(100)):
+        seen = set()
+        for c in r.changes:
+            assert c.created == (c.element not in seen)
+            seen.add(c.element)
+
+
+def test_same_seed_same_run_and_different_seeds_differ(case_definition):
+    from experiments.case import case_conditions
+
+    conds, _ = case_conditions(case_definition)
+    a, b = simulate(conds[0], seed=7), simulate(conds[0], seed=7)
+    for name, t in a.tables().items():
+        assert (t == b.tables()[name]).all(), name
+    assert a.changes == b.changes and a.link_log == b.link_log and a.events == b.events
+    assert np.array_equal(a.practice_series, b.practice_series)
+    others = [simulate(conds[0], seed=s).changes for s in range(8, 14)]
+    assert any(o != a.changes for o in others)
+
+
+def test_invariants_on_the_case(case_definition):
+    from experiments.case import case_conditions
+
+    conds, _ = case_conditions(case_definition)
+    for i, s in enumerate(range(40)):
+        r = simulate(conds[i % len(conds)], seed=s)
+        t = r.tables()
+        assert t["table2"].sum() == 24 and (t["table2"].sum(axis=1) == 6).all()
+        for name in ("table3", "table4", "table5", "table5_end"):
+            assert t[name].sum() == 24
+            assert (t[name].sum(axis=1) == np.bincount(r.capacity0.ravel(), minlength=3)).all()
+        assert t["consistency"].sum() == 24
+        unchanged = r.n_changes == 0
+        for codes in (r.substantiveness, r.consistency, r.alignment, r.continuity, r.continuity_end):
+            assert ((codes == 0) == unchanged).all()  # every district-element coded exactly once
+        out = r.overall_outcomes()
+        for k, v in out.items():
+            if k.startswith("share") and np.isfinite(v):
+                assert 0.0 <= v <= 1.0
+        shares = r.practice_series.sum(axis=2)
+        assert np.allclose(shares[shares > 0], 1.0)
+
+
+def test_teacher_agents_are_mesa_agents_with_monotone_practice(case_definition):
+    from experiments.case import case_conditions
+
+    conds, _ = case_conditions(case_definition)
+    model = CoherenceModel(conds[0], rng=3)
+    teachers = model.teachers
+    assert len(teachers) == sum(d.n_teachers for d in conds[0].districts)
+    n_before = len(teachers)
+    assert all(int(t.practice) == 0 for t in teachers)  # everyone starts traditional
+    model.run_until(30)
+    assert len(model.teachers) < n_before  # Diamond's pre-K teachers left in month 24
+    # Practice never falls back: compare per teacher across two later times.
+    p30 = model.teacher_pop.practices().copy()
+    assert p30.max() > 0
+    model.run_until(36)
+    p36 = model.teacher_pop.practices()
+    assert (p36 >= p30).all()
+    # Team members learn faster than the rest (lines 1300-1305).
+    pop = model.teacher_pop
+    act = pop.active
+    assert p36[pop.team & act].mean() > p36[~pop.team & act].mean()
+
+
+def test_parameters_change_outcomes_in_the_stated_direction(case_definition):
+    from experiments.case import case_conditions
+
+    conds, _ = case_conditions(case_definition)
+    low = Parameters(change_rate=0.03)
+    high = Parameters(change_rate=0.3)
+    n_low = np.mean([simulate(conds[s % len(conds)], low, seed=s).overall_outcomes()["elements_changed"] for s in range(40)])
+    n_high = np.mean([simulate(conds[s % len(conds)], high, seed=s).overall_outcomes()["elements_changed"] for s in range(40)])
+    assert n_high > n_low + 4
+
+
+def test_bad_parameters_name_the_field():
+    with pytest.raises(ValueError, match="change_rate"):
+        Parameters(change_rate=-1)
+    with pytest.raises(ValueError, match="parameters.nope"):
+        Parameters.from_mapping({"nope": 1})
