@@ -8,9 +8,10 @@ alignment network across elements, inconsistent links in red; Figure 4, whether 
 fostered continuity (included pre-K). Here each is drawn from ``experiments.case.element_shares``
 (shares of replicates), so a cell reads "in this share of simulated replicates ...".
 
-Figures are built as :class:`matplotlib.figure.Figure` objects and saved directly; pyplot is never
-imported, so the active backend of a notebook or GUI session is neither used nor changed, and no
-figure is left registered (no memory growth in loops). Labels come from :mod:`sim.vocab`.
+Figures are built as :class:`matplotlib.figure.Figure` objects and saved directly (Agg renders the
+PNG); this module never calls pyplot, so the backend a notebook or GUI session chose is neither used
+nor changed, and no figure is registered with pyplot (no memory growth in loops). Seaborn styling is
+applied in a context that restores rcParams. Labels come from :mod:`sim.vocab`.
 """
 
 from __future__ import annotations

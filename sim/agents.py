@@ -296,6 +296,7 @@ class Provider(Agent):
         self.last_activity: str = "the initiative's launch"
         self.sessions: dict[Activity, int] = {a: 0 for a in Activity}
         self._emphasis = [np.asarray(row, dtype=float) for row in self.program.emphasis]
+        self._plans: dict[int, tuple] = {}
 
     def activities(self, month: int) -> list[Activity]:
         moy = month_of_year(month)
@@ -315,35 +316,42 @@ class Provider(Agent):
         end = min(horizon, 12 * self.program.years)
         return [m for m in range(end) if self.activities(m)]
 
+    def _plan(self, month: int) -> tuple:
+        """What a month's delivery does (cached: the calendar is fixed for a run)."""
+        plan = self._plans.get(month)
+        if plan is None:
+            p = self.program
+            year = school_year(month)
+            acts = self.activities(month)
+            weight = (
+                p.convening_weight * (Activity.CONVENING in acts)
+                + p.coaching_weight * (Activity.COACHING in acts)
+                + p.slo_weight * (Activity.SLO in acts)
+            )
+            emphasis = p.year_row(self._emphasis, year)
+            top = Element(int(np.argmax(emphasis)))
+            label = f"the {acts[0].label} ({top.label.lower()} emphasis, year {year})" if acts else None
+            flags = (
+                Activity.CONVENING in acts or Activity.COACHING in acts,
+                Activity.SLO in acts and p.year_row(p.slo_audience, year) == "teachers",
+            )
+            plan = self._plans[month] = (weight * emphasis, acts, flags, Activity.SUPERINTENDENT_CONVENING in acts, label)
+        return plan
+
     def deliver(self) -> None:
         """This month's activities: exposure to teams, SLO uptake, superintendents' buy-in."""
         model = self.model
-        month = month_of_time(model.time)
-        year = school_year(month)
-        acts = self.activities(month)
-        p = self.program
-        weight = (
-            p.convening_weight * (Activity.CONVENING in acts)
-            + p.coaching_weight * (Activity.COACHING in acts)
-            + p.slo_weight * (Activity.SLO in acts)
-        )
-        emphasis = p.year_row(self._emphasis, year)
-        model.expose(weight * emphasis)
+        exposure, acts, flags, superintendents, label = self._plan(month_of_time(model.time))
+        model.expose(exposure)
         for a in acts:
             self.sessions[a] += 1
-        slo_audience = p.year_row(p.slo_audience, year)
-        model.month_activity = (
-            Activity.CONVENING in acts or Activity.COACHING in acts,
-            Activity.SLO in acts and slo_audience == "teachers",
-        )
-        if Activity.SUPERINTENDENT_CONVENING in acts:
+        model.month_activity = flags
+        if superintendents:
             gain = model.params.superintendent_buy_in_gain
             for district in model.district_list:
                 for leader in district.leaders:
                     if leader.superintendent:
                         leader.buy_in = min(1.0, leader.buy_in + gain)
                 model.refresh_gates(district)
-        top = Element(int(np.argmax(emphasis)))
-        main = acts[0] if acts else None
-        if main is not None:
-            self.last_activity = f"the {main.label} ({top.label.lower()} emphasis, year {year})"
+        if label is not None:
+            self.last_activity = label

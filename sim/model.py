@@ -38,9 +38,14 @@ class CoherenceModel(Model):
         self.params = P = parameters if parameters is not None else Parameters()
         self.program = conditions.program
         self.horizon = H = conditions.horizon_months
-        # Independent streams per process, so a change in one mechanism does not shift the random
-        # numbers of the others (common random numbers for what-ifs).
-        (self.rng_decide, self.rng_enact, self.rng_link, self.rng_teach, self.rng_turnover) = self.rng.spawn(5)
+        # Separate streams, so a change in one mechanism does not shift the random numbers of the
+        # others (common random numbers for what-ifs): monthly decisions draw a fixed number of
+        # uniforms from ``rng_decide``; each change draws from ``rng_enact``; ``rng_aux`` first
+        # draws every teacher's thresholds and every leader's turnover time (fixed counts), then
+        # serves links and replacements.
+        self.rng_decide = self.rng
+        self.rng_enact, self.rng_aux = self.rng.spawn(2)
+        self.rng_teach = self.rng_turnover = self.rng_link = self.rng_aux
 
         D = self.n_districts = len(conditions.districts)
         # Element state (district x element).
@@ -87,9 +92,13 @@ class CoherenceModel(Model):
         self._p_change: np.ndarray | None = None  # cached monthly change probabilities
         self._p_change_key: tuple | None = None
         self._mult: np.ndarray | None = None  # cached hazard multipliers that change only on events
-        self._link_cache: tuple | None = None  # cached eligible pairs and their hazard multipliers
-        self._link_p: tuple | None = None
+        # Candidate links: pairs of changed elements sharing content, not yet linked. Updated when
+        # an element changes; the arrays below are rebuilt from the dict only when it changed.
+        self._link_candidates: dict[tuple[int, int, int], bool] = {}
+        self._link_arrays: tuple | None = None
+        self._link_p_key: tuple | None = None
         self._teacher_cache: dict = {}
+        self._hlpp_cache: tuple | None = None
         self._tl_version = 0  # bumps when a teacher-learning element changes
 
         # The calendar: provider activities, shocks and leader turnover are Mesa events.
@@ -163,11 +172,14 @@ class CoherenceModel(Model):
 
     def hlpp_share(self, d: int) -> float:
         """Share of the district's active teachers practising the HLPPs (as of last month)."""
-        if self.teacher_pop.months_done == 0:
+        pop = self.teacher_pop
+        if pop.months_done == 0:
             return 0.0
-        counts = self.teacher_pop.district_counts()[d]
-        n = counts.sum()
-        return float(counts[Practice.HLPP] / n) if n else 0.0
+        if self._hlpp_cache is None or self._hlpp_cache[0] != pop.months_done:
+            counts = pop.district_counts()
+            n = counts.sum(axis=1)
+            self._hlpp_cache = (pop.months_done, np.where(n > 0, counts[:, Practice.HLPP] / np.maximum(n, 1), 0.0))
+        return float(self._hlpp_cache[1][d])
 
     def record_change(self, d: int, rec: ChangeRecord) -> None:
         e = int(rec.element)
@@ -189,9 +201,28 @@ class CoherenceModel(Model):
         self.pending[d, e] = False
         self.changes.append(rec)
         self.state_changed()
-        self._link_cache = None
+        self._update_link_candidates(d, e)
         if e == _TL:
             self._tl_version += 1
+
+    def _update_link_candidates(self, d: int, e: int) -> None:
+        """Element ``e`` of district ``d`` changed: pairs with it that now share content become
+        candidate links (consistent if they share the provider's practice, lines 880-916;
+        inconsistent if they share only a competing vision, lines 905-915)."""
+        c = self.content[d]
+        sig_e, comp_e = c[e, Content.SIGNATURE], c[e, Content.COMPETING]
+        changed = False
+        for f in range(_E):
+            if f == e or self.links[d, e, f] or self.first_month[d, f] < 0:
+                continue
+            ok = bool(sig_e and c[f, Content.SIGNATURE])
+            if ok or (comp_e and c[f, Content.COMPETING]):
+                key = (d, e, f) if e < f else (d, f, e)
+                if self._link_candidates.get(key) != ok:
+                    self._link_candidates[key] = ok
+                    changed = True
+        if changed:
+            self._link_arrays = None
 
     def log_event(self, month: int, district: str, kind: str, detail: str) -> None:
         self.event_log.append(EventRecord(month, district, kind, detail))
@@ -265,33 +296,31 @@ class CoherenceModel(Model):
         """Alignment: changed elements carrying the same practice become linked over time, so
         early emphasis yields more links (lines 880-916, 1063-1080); created elements link less
         (Table 4, lines 1134-1194)."""
-        if self._link_cache is None:
-            c = self.content
-            ok = c[:, :, None, Content.SIGNATURE] & c[:, None, :, Content.SIGNATURE]
-            comp = c[:, :, None, Content.COMPETING] & c[:, None, :, Content.COMPETING]
-            flat = np.flatnonzero((ok | comp) & ~self.links & _TRI)
+        if not self._link_candidates:
+            return
+        if self._link_arrays is None:
+            keys = list(self._link_candidates)
             cr = self.created
-            either_created = (cr[:, :, None] | cr[:, None, :]).ravel()[flat]
-            mult = np.where(either_created, self.params.link_did_not_exist, 1.0)
-            self._link_cache = (flat, mult, ok.ravel()[flat])
-        flat, mult, ok = self._link_cache
-        if not len(flat):
+            mult = np.array([self.params.link_did_not_exist if (cr[d, a] or cr[d, b]) else 1.0 for d, a, b in keys])
+            self._link_arrays = (keys, mult)
+            self._link_p_key = None
+        keys, mult = self._link_arrays
+        if self._link_p_key != turb:
+            self._link_p = -np.expm1(-(self.params.link_rate * (1.0 - turb)) * mult)
+            self._link_p_key = turb
+        new = np.flatnonzero(self.rng_link.random(len(keys)) < self._link_p)
+        if not len(new):
             return
-        if self._link_p is None or self._link_p[0] is not self._link_cache or self._link_p[1] != turb:
-            self._link_p = (self._link_cache, turb, -np.expm1(-(self.params.link_rate * (1.0 - turb)) * mult))
-        new = self.rng_link.random(len(flat)) < self._link_p[2]
-        if not new.any():
-            return
-        for f, consistent in zip(flat[new].tolist(), ok[new].tolist()):
-            d, rest = divmod(f, _E * _E)
-            a, b = divmod(rest, _E)
+        for i in new.tolist():
+            d, a, b = keys[i]
+            consistent = self._link_candidates.pop((d, a, b))
             self.links[d, a, b] = self.links[d, b, a] = True
             self.link_consistent[d, a, b] = self.link_consistent[d, b, a] = consistent
             self.link_log.append(
                 LinkRecord(month, self.district_list[d].name, Element(a), Element(b),
                            Content.SIGNATURE if consistent else Content.COMPETING, consistent)
             )
-        self._link_cache = None
+        self._link_arrays = None
 
     def _teachers(self, month: int, turb: float, in_program: bool) -> None:
         """Teachers' practice: team members learn in convenings and coaching, everyone in SLOs and

@@ -68,6 +68,9 @@ class TeacherPopulation:
 
     def step(self, month: int, lam1: np.ndarray, lam2: np.ndarray) -> None:
         """Apply month ``month``'s hazards ``-log(1 - p)`` of each move, per group."""
+        self.months_done = month + 1
+        if not (lam1.any() or lam2.any()):
+            return
         g = self.group
         self.cum1 += lam1
         self.cum2 += lam2
@@ -78,7 +81,6 @@ class TeacherPopulation:
         first = (self.m1 == _NEVER) & (self.cum1[g] >= self.thresholds[0])
         self.m1[first] = month
         self._base2[first] = self.cum2[g[first]]
-        self.months_done = month + 1
 
     def _move_months(self) -> tuple[np.ndarray, np.ndarray]:
         return self.m1, self.m2

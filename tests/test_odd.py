@@ -20,6 +20,7 @@ Regenerate the blocks after changing parameters, programme defaults or the case 
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import re
 import sys
@@ -127,10 +128,14 @@ def render_program_defaults() -> str:
     return "\n".join(lines)
 
 
-def _case_conditions():
+def _case_definition():
     from experiments.casefile import load_case
 
-    definition = load_case()
+    return load_case()
+
+
+def _case_conditions():
+    definition = _case_definition()
     placeholder = {
         n: {e.key: Capacity.ESTABLISHED.key for e in Element} for n in definition.district_names
     }
@@ -143,7 +148,16 @@ def render_case_sizes() -> str:
 
     P = Parameters()
     cond = _case_conditions()
+    derivation = _case_definition().raw.get("derivation", {})
+    ratios = []
+    for key, raw in derivation.items():
+        value = raw["value"] if isinstance(raw, dict) else raw
+        shown = ", ".join(_num(v) for v in value) if isinstance(value, list) else _num(value)
+        flag = " (assumed)" if isinstance(raw, dict) and raw.get("assumed") else ""
+        ratios.append(f"`{key}` = {shown}{flag}")
     lines = [
+        "Derivation ratios of the case file: " + "; ".join(ratios) + ".",
+        "",
         "| District | Students | Elementary schools | School leaders | Teachers (pre-K, TK, K-3) | Team teachers"
         " | Prior provider | Prior experience | Lead (authority, buy-in) | Shocks | Mean latency (months)"
         " | School-leader-learning need |",
@@ -164,10 +178,38 @@ def render_case_sizes() -> str:
     return "\n".join(lines)
 
 
+def render_capacity_enumeration() -> str:
+    """Counts of the starting-capacity enumeration and how the case's replicates use it."""
+    from calibration.capacity_assignments import capacity_cell_summary, consistent_capacity_assignments
+    from experiments.case import DEFAULT_REPLICATES
+
+    rows = ["| Constraints | Printed Table 4 | Sentence reading of Table 4 (`table4_text`) |", "|---|---|---|"]
+    for label, inferred in (("with the inferred text constraints (used by the case)", True), ("without them", False)):
+        n = len(consistent_capacity_assignments(include_inferred=inferred))
+        n_text = len(consistent_capacity_assignments(include_inferred=inferred, table4_reading="table4_text"))
+        rows.append(f"| {label} | {n:,} | {n_text:,} |")
+    assignments = consistent_capacity_assignments()
+    summary = capacity_cell_summary(assignments)
+    certain = summary["certain"].dropna()
+    cells = "; ".join(f"{d} {e} `{c}`" for (d, e), c in certain.items())
+    k = len(assignments)
+    used = min(DEFAULT_REPLICATES, k)
+    rows += [
+        "",
+        f"Cells certain in all {k:,} assignments: {cells}; the other {len(summary) - len(certain)} cells are uncertain.",
+        f"With the default {DEFAULT_REPLICATES} replicates of `coherence-sim case`, {used:,} of the {k:,}"
+        " assignments are run"
+        + (" once each." if DEFAULT_REPLICATES == k else " (see Known limitations)." if DEFAULT_REPLICATES < k
+           else f"; {DEFAULT_REPLICATES % k} of them once more than the others." if DEFAULT_REPLICATES % k else "."),
+    ]
+    return "\n".join(rows)
+
+
 BLOCKS = {
     "parameter-table": render_parameter_table,
     "program-defaults": render_program_defaults,
     "case-sizes": render_case_sizes,
+    "capacity-enumeration": render_capacity_enumeration,
 }
 
 
@@ -323,6 +365,8 @@ def _resolve(module_name: str, dotted: str, instances: dict[str, object]) -> boo
     for i, part in enumerate(parts):
         if hasattr(obj, part):
             obj = getattr(obj, part)
+            if i == 0 and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ != module_name:
+                return False  # imported there, defined elsewhere: the link points to the wrong file
             continue
         # An attribute set in __init__ (or a dataclass field with a factory): look on an instance.
         owner = parts[i - 1] if i else None
@@ -368,6 +412,7 @@ def test_method_references_fail_when_wrong(instances) -> None:
     assert _resolve("sim.model", "CoherenceModel.readiness", instances)
     assert not _resolve("sim.model", "CoherenceModel._no_such_method", instances)
     assert not _resolve("sim.agents", "District.no_such_attribute", instances)
+    assert not _resolve("sim.model", "District.enact", instances)  # District lives in sim/agents.py
 
 
 # ---- schedule, logs, outputs --------------------------------------------------------------------
@@ -388,8 +433,6 @@ def test_event_order_matches_the_calendar() -> None:
 
 
 def test_step_order_is_documented(odd: str) -> None:
-    import inspect
-
     from sim.model import CoherenceModel
 
     src = inspect.getsource(CoherenceModel.step)
