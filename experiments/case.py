@@ -1,9 +1,11 @@
 """The four-district case: run it over the uncertain starting capacities and summarise it like the
 report (Tables 2-5, consistency, Figures 1-4), beside the observed values.
 
-Replicate ``r`` uses capacity assignment ``r mod K`` of the K assignments consistent with the
-report (calibration/capacity_assignments.py), so the uncertainty about the unreported cells is
-spread evenly over the replicates rather than resolved by picking one.
+Replicate ``r`` uses capacity assignment ``order[r mod K]`` of the K assignments consistent with
+the report (calibration/capacity_assignments.py), where ``order`` is a random permutation fixed by
+the root seed: every assignment is used equally often (to within one) when R >= K, and a uniform
+random subset without replacement when R < K. The uncertainty about the unreported cells is spread
+over the replicates rather than resolved by picking one.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import Parameters, RunResult, simulate
+from sim import Parameters, RunResult
 from sim.conditions import Conditions
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
 
-from .casefile import CaseDefinition, load_case
+from .casefile import CaseDefinition
 from .provenance import content_hash, provenance
-from .seeds import run_seed
+from .runner import run_replicates
+from .scenario import Scenario, scenario_dict, scenario_from_case
 
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 20201
@@ -39,15 +42,15 @@ REPORT_TABLES = ("table2", "table3", "table4", "table5", "consistency")
 
 @dataclass
 class CaseRun:
-    """Replicates of the case and everything needed to reproduce them."""
+    """Replicates of a scenario and everything needed to reproduce them."""
 
-    definition: CaseDefinition
+    scenario: Scenario
     parameters: Parameters
     seed: int
     results: list[RunResult]
     assignment_index: list[int]
-    assignments: tuple[dict, ...]
-    overrides: dict = field(default_factory=dict)
+    n_assignments: int
+    overrides: tuple[str, ...] = ()
 
     @property
     def districts(self) -> tuple[str, ...]:
@@ -71,44 +74,42 @@ class CaseRun:
         }
 
 
-def capacity_assignments(definition: CaseDefinition) -> tuple[dict, ...]:
-    """The starting-capacity assignments the case runs over."""
-    if definition.capacity_mode == "given":
-        return ({},)
-    from calibration.capacity_assignments import consistent_capacity_assignments
-
-    return tuple(consistent_capacity_assignments())
+def case_conditions(definition: CaseDefinition | None = None) -> tuple[tuple[Conditions, ...], int]:
+    """The case's ``Conditions``, one per starting-capacity assignment, and their number."""
+    conds = scenario_from_case(definition).conditions()
+    return conds, len(conds)
 
 
-def case_conditions(definition: CaseDefinition | None = None, **overrides) -> tuple[tuple[Conditions, ...], tuple[dict, ...]]:
-    """One ``Conditions`` per capacity assignment, with any overrides of Conditions fields."""
-    definition = definition or load_case()
-    assignments = capacity_assignments(definition)
-    return tuple(definition.conditions(a, **overrides) for a in assignments), assignments
+def run_scenario(
+    scenario: Scenario,
+    replicates: int = DEFAULT_REPLICATES,
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[int, int], None] | None = None,
+    overrides: tuple[str, ...] = (),
+) -> CaseRun:
+    """Run a scenario ``replicates`` times (replicate r: ``run_seed(seed, 0, r)``)."""
+    if replicates < 1:
+        raise ValueError(f"replicates: {replicates!r} must be >= 1")
+    parameters = scenario.parameters_()
+    conditions = scenario.conditions()
+    results, index = [], []
+    for r in range(replicates):
+        (_, k, res), = run_replicates(conditions, parameters, seed, [r])
+        results.append(res)
+        index.append(k)
+        if progress is not None:
+            progress(r + 1, replicates)
+    return CaseRun(scenario, parameters, seed, results, index, len(conditions), tuple(overrides))
 
 
 def run_case(
     replicates: int = DEFAULT_REPLICATES,
     seed: int = DEFAULT_SEED,
-    parameters: Parameters | None = None,
     definition: CaseDefinition | None = None,
     progress: Callable[[int, int], None] | None = None,
-    **overrides,
 ) -> CaseRun:
-    """Run the case ``replicates`` times. Replicate r is seeded by ``run_seed(seed, 0, r)``."""
-    if replicates < 1:
-        raise ValueError(f"replicates: {replicates!r} must be >= 1")
-    definition = definition or load_case()
-    parameters = parameters or Parameters()
-    conditions, assignments = case_conditions(definition, **overrides)
-    results, index = [], []
-    for r in range(replicates):
-        k = r % len(conditions)
-        results.append(simulate(conditions[k], parameters, seed=run_seed(seed, 0, r)))
-        index.append(k)
-        if progress is not None:
-            progress(r + 1, replicates)
-    return CaseRun(definition, parameters, seed, results, index, assignments, dict(overrides))
+    """Run the four-district case (or another case file's definition)."""
+    return run_scenario(scenario_from_case(definition), replicates, seed, progress)
 
 
 def _table_dict(name: str, arr: np.ndarray, districts: tuple[str, ...]) -> dict:
@@ -163,14 +164,16 @@ def summarise(run: CaseRun, observed=None) -> dict:
             "p95": outcome_stat(lambda x: np.nanpercentile(x, 95) if np.isfinite(x).any() else np.nan),
         },
         "provenance": provenance(
-            case=run.definition.name,
+            case=run.scenario.name,
+            scenario=run.scenario.name,
+            scenario_hash=content_hash(scenario_dict(run.scenario)),
             seed=run.seed,
             replicates=len(run.results),
             parameters=run.parameters.to_dict(),
-            parameters_hash=content_hash(run.parameters.to_dict()),
-            overrides={k: str(v) for k, v in run.overrides.items()},
-            capacity_assignments=len(run.assignments),
-            seeding="numpy SeedSequence(entropy=seed, spawn_key=(0, replicate))",
+            overrides=list(run.overrides),
+            capacity_assignments=run.n_assignments,
+            seeding="numpy SeedSequence(entropy=seed, spawn_key=(design_point=0, replicate)); "
+            "capacity assignment order[replicate % K], order a permutation keyed by the seed",
         ),
     }
 

@@ -30,6 +30,20 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@lru_cache(maxsize=1)
+def git_dirty() -> bool | None:
+    """True if the working tree has uncommitted changes (the commit alone does not describe the code)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
 def content_hash(obj) -> str:
     """A short stable hash of JSON-serialisable content (scenario, parameters)."""
     text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
@@ -41,6 +55,7 @@ def provenance(**extra) -> dict:
         "package": "coherence-sim",
         "version": package_version(),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class Leader(Agent):
     """A district leader: role, positional authority, buy-in, a possibly competing agenda.
 
-    Mechanism (lines 1262-1278, 1463-1475): a lead with positional authority who is on board steers
+    Mechanism (lines 1263-1278, 1463-1475): a lead with positional authority who is on board steers
     consistent change; a lead without it needs an authority holder, whose buy-in (or competing
     agenda) then shapes the change.
     """
@@ -69,7 +69,7 @@ class Leader(Agent):
 class Teacher(Agent):
     """A pre-K-3 teacher. State lives in the model's ``TeacherPopulation`` (row ``index``).
 
-    Practice moves traditional -> Counting Collections -> high-leverage practices (lines 398-447).
+    Practice moves traditional -> Counting Collections -> high-leverage practices (lines 396-460).
     """
 
     def __init__(self, model: "CoherenceModel", district: "District", index: int):
@@ -100,11 +100,12 @@ class District(Agent):
         self.index = index
         self.has_prek = conditions.has_prek
         self.leaders: list[Leader] = [Leader(model, self, s) for s in conditions.leaders]
-        # Size (lines 1280-1305): decisions pass through more bureaucracy in larger districts.
+        # Size (lines 1280-1302): decisions pass through more bureaucracy in larger districts.
         self.mean_latency = model.params.latency_per_log_school * math.log(conditions.n_elementary_schools)
         self._shocks: list[_Shock] = []
         self._pending: dict[int, _PendingChange] = {}
         self._ec_voice: bool | None = None  # cached: a pre-K teacher sits on the team
+        self._successor: dict[Leader, Leader] = {}
 
     # --- leadership ------------------------------------------------------------------------
     @property
@@ -124,7 +125,7 @@ class District(Agent):
 
     def ec_on_team(self) -> bool:
         """Pre-K voices on the improvement team: an early-childhood leader or a pre-K teacher
-        (lines 289-292, 1418-1428)."""
+        (lines 289-292, 1406-1417)."""
         if any(l.early_childhood and l.on_team for l in self.leaders):
             return True
         if self._ec_voice is None:
@@ -133,7 +134,7 @@ class District(Agent):
         return self._ec_voice
 
     def gates(self) -> np.ndarray:
-        """Per-element gate on the change hazard from leadership (lines 1262-1278)."""
+        """Per-element gate on the change hazard from leadership (lines 1263-1278)."""
         g = np.ones(len(Element))
         lead = self.lead
         if not lead.positional_authority:
@@ -158,8 +159,15 @@ class District(Agent):
     def replace_leader(self, old: Leader, buy_in: float) -> Leader:
         new = Leader(self.model, self, old.spec, buy_in=buy_in)
         self.leaders[self.leaders.index(old)] = new
+        self._successor[old] = new
         old.remove()
         return new
+
+    def current(self, leader: Leader) -> Leader:
+        """The leader now in ``leader``'s seat (a pending decision is enacted by the successor)."""
+        while leader in self._successor:
+            leader = self._successor[leader]
+        return leader
 
     # --- decisions -------------------------------------------------------------------------
     def decide(self, element: Element, month: int, source: str, trigger: str, decider: Leader) -> None:
@@ -183,9 +191,10 @@ class District(Agent):
         m = self.model
         P = m.params
         d, e = self.index, int(element)
+        decider = self.current(decider)
         u = m.rng_enact.random(4)
         cap = Capacity(int(m.capacity[d, e]))
-        # Capacity -> substantiveness (Table 3, lines 1107-1121).
+        # Capacity -> substantiveness (Table 3, lines 1111-1129).
         p_transform = (P.p_transform_did_not_exist, P.p_transform_emergent, P.p_transform_established)[cap]
         transform = bool(u[0] < p_transform)
         created = cap == Capacity.DID_NOT_EXIST
@@ -195,22 +204,21 @@ class District(Agent):
             m.created[d, e] = True
         elif transform:
             m.capacity[d, e] = Capacity.ESTABLISHED
-        # Authority x buy-in x competing agenda -> consistency (lines 1262-1278).
+        # Authority x buy-in x competing agenda -> consistency (lines 1263-1278).
         if source == SOURCE_AGENDA:
             consistent = False
         else:
             consistent = bool(u[1] < decider.buy_in)
-        # Prior experience -> depth (lines 1212-1232); HLPPs emphasised from year 2 (lines 430-447).
+        # Prior experience -> depth (lines 1212-1232); HLPPs emphasised from year 2 (lines 444-460).
         if not consistent:
             content = Content.COMPETING
         else:
-            year = school_year(month)
-            hlpp = m.program.year_row(m.program.hlpp_emphasis, year)
+            hlpp = m.hlpp_emphasis(d, month)
             base = P.p_depth_prior_experience if self.conditions.prior_experience else P.p_depth_no_prior
             bottom_up = P.depth_from_practice * m.hlpp_share(d) if hlpp > 0 and P.depth_from_practice > 0 else 0.0
             p_depth = min(1.0, hlpp * (base + bottom_up))
             content = Content.PRINCIPLES if u[2] < p_depth else Content.SIGNATURE
-        # Pre-K on the team and pre-K still existing -> continuity (lines 994-1020, 1196-1210).
+        # Pre-K on the team and pre-K still existing -> continuity (lines 1003-1015, 1196-1210).
         p_prek = P.p_include_prek * m.program.prek_focus
         if not self.ec_on_team():
             p_prek *= P.prek_inclusion_without_ec_lead
@@ -240,7 +248,7 @@ class District(Agent):
         self.model.schedule_event(s.fire, at=at)
 
     def eliminate_prek(self, month: int) -> None:
-        """Universal TK: four-year-olds move into TK; no pre-K teachers remain (lines 941-958)."""
+        """Universal TK: four-year-olds move into TK; no pre-K teachers remain (lines 941-950)."""
         self.has_prek = False
         self._ec_voice = None
         self.model.remove_prek_teachers(self, month)
@@ -284,10 +292,10 @@ class _Shock:
 
 
 class Provider(Agent):
-    """The external provider running the initiative's calendar (strategies 3-6, lines 282-372).
+    """The external provider running the initiative's calendar (strategies 3-6, lines 295-316, 357-378).
 
     Its activities are Mesa events scheduled from the programme's calendar; each delivers exposure
-    weighted by the year's emphasis (lines 374-490) to every district's improvement team.
+    weighted by the year's emphasis (lines 380-486) to every district's improvement team.
     """
 
     def __init__(self, model: "CoherenceModel"):

@@ -3,7 +3,7 @@
 Model time ``t`` is measured in months from July 2020. Month ``m`` spans ``[m, m+1)``; the report's
 school years run July to June (Appendix A, lines 1541-1542: Year 1 = Jan-Jun 2021 of the study,
 Year 2 = Jul 2021-Jun 2022, Year 3 = Jul 2022-Jun 2023), so year ``y`` (1-based) is
-``m // 12 + 1`` and the initiative's three years (Fall 2020 - Spring 2023, lines 150-160) are
+``m // 12 + 1`` and the initiative's three years (Fall 2020 - Spring 2023, lines 14-15, 148-155) are
 months 0-35.
 
 Within a month, events are ordered by their offset: shocks at ``m + 0.1``, the provider's

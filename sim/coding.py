@@ -4,16 +4,16 @@ One implementation serves both a hand-made history (a list of ``ChangeRecord``) 
 (numpy arrays of per-element tallies): the functions below work elementwise on scalars and arrays.
 
 Rules (003_5ef94897120ea9a2.txt):
-- Substantiveness (lines 1658-1664, 776-806): no change; add-on if every change added a practice
+- Substantiveness (lines 1652-1658, 775-802): no change; add-on if every change added a practice
   beside the existing way; transform if any change shifted the existing way.
-- Consistency (lines 1666-1671): consistent if all changes promote the provider's vision,
+- Consistency (lines 1660-1666): consistent if all changes promote the provider's vision,
   somewhat consistent if some do and some conflict, not consistent if all conflict.
-- Alignment (lines 1673-1680; Table 4 as read in evidence-map section 3): changed with new
+- Alignment (lines 1668-1675; Table 4 as read in evidence-map section 3): changed with new
   alignment if the element was linked to another changed element (a link may itself carry a
-  competing vision, lines 905-915); otherwise changed without new alignment.
-- Continuity (lines 1682-1688; Table 5): change fostered continuity if a change included pre-K.
+  competing vision, lines 909-914); otherwise changed without new alignment.
+- Continuity (lines 1677-1683; Table 5): change fostered continuity if a change included pre-K.
   Continuity at the end additionally requires pre-K to still exist at the end of the run
-  (Diamond, lines 941-958).
+  (Diamond, lines 941-950).
 """
 
 from __future__ import annotations

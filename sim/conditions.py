@@ -17,7 +17,7 @@ ShockKind = Literal["prek_eliminated", "curriculum_adoption"]
 SHOCK_KINDS: tuple[str, ...] = ("prek_eliminated", "curriculum_adoption")
 
 # Elements a lead without positional authority cannot change on their own: the district-wide
-# systems (lines 1262-1278, 1463-1475: authority is needed to orchestrate system-wide change).
+# systems (lines 1263-1278, 1463-1475: authority is needed to orchestrate system-wide change).
 SYSTEM_ELEMENTS: frozenset[Element] = frozenset(
     {Element.FRAMEWORK, Element.ASSESSMENT, Element.SCHOOL_LEADER_LEARNING, Element.OVERSIGHT}
 )
@@ -84,7 +84,7 @@ class DistrictConditions:
     teachers: tuple[int, int, int]  # by GradeBand: pre-K, TK, K-3
     team_teachers: int  # teachers on the improvement team
     prior_experience: bool  # with similar approaches to mathematics (CGI-like PD), lines 1212-1232
-    prior_provider: bool  # worked with the provider before (lines 492-494, 545-546)
+    prior_provider: bool  # worked with the provider before (lines 495-496, 560-561, 1551-1560)
     capacity: tuple[Capacity, ...]  # by Element, at the start
     leaders: tuple[LeaderSpec, ...]
     has_prek: bool = True
@@ -122,12 +122,12 @@ class DistrictConditions:
 
 def _default_emphasis() -> tuple[tuple[float, ...], ...]:
     # Rows: year 1, 2, 3; columns: Element order. Relative weight of the provider's attention.
-    # Year 1 (lines 374-421): Counting Collections (pedagogy), the common Learning from Children
+    # Year 1 (lines 386-423): Counting Collections (pedagogy), the common Learning from Children
     #   assessment, teacher PD in convenings and SLOs; silos between pre-K and elementary.
-    # Year 2 (lines 425-468): HLPPs; districts choose their own assessment; the Coherence
+    # Year 2 (lines 425-470): HLPPs; districts choose their own assessment; the Coherence
     #   Framework's four levers (expectations, HLPPs, monitoring progress, teacher and
     #   administrator capacity) widen attention to framework, oversight and school leaders.
-    # Year 3 (lines 470-490): school-leader learning (SLOs for school leaders), a district
+    # Year 3 (lines 472-486): school-leader learning (SLOs for school leaders), a district
     #   mathematics vision (framework), aligning systems, sustainability.
     # The weights are assumed; their order within each year follows the report.
     return (
@@ -139,7 +139,7 @@ def _default_emphasis() -> tuple[tuple[float, ...], ...]:
 
 @dataclass(frozen=True)
 class ProviderProgram:
-    """What the external provider does, month by month (strategies 3-6, lines 282-372).
+    """What the external provider does, month by month (strategies 3-6, lines 295-316, 357-378).
 
     Months are indices within the school year, 0 = July. Timings inside the year are assumed;
     the frequencies are the report's: convenings three times a year, SLOs between them,
@@ -148,7 +148,7 @@ class ProviderProgram:
 
     years: int = 3
     emphasis: tuple[tuple[float, ...], ...] = field(default_factory=_default_emphasis)
-    hlpp_emphasis: tuple[float, ...] = (0.0, 1.0, 1.0)  # HLPPs from year 2 (lines 430-447)
+    hlpp_emphasis: tuple[float, ...] = (0.0, 1.0, 1.0)  # HLPPs from year 2 (lines 444-460)
     slo_audience: tuple[str, ...] = ("teachers", "teachers", "school_leaders")  # line 476-479
     convening_months: tuple[int, ...] = (3, 7, 10)  # Oct, Feb, May
     slo_months: tuple[int, ...] = (4, 5, 8, 9)  # between convenings
@@ -157,7 +157,7 @@ class ProviderProgram:
     convening_weight: float = 1.0  # exposure units per activity (assumed)
     slo_weight: float = 0.4
     coaching_weight: float = 0.5
-    prek_focus: float = 1.0  # pre-K focus threaded through the strategies (lines 1010-1020)
+    prek_focus: float = 1.0  # pre-K focus threaded through the strategies (lines 1009-1015)
 
     def __post_init__(self) -> None:
         if self.years < 0:

@@ -76,7 +76,7 @@ class CoherenceModel(Model):
         self.district_list: list[District] = [District(self, dc, i) for i, dc in enumerate(conditions.districts)]
 
         # Multipliers on the change hazard: size -> need (few school leaders need no formal
-        # learning system, lines 1281-1292) and leadership gates (lines 1262-1278).
+        # learning system, lines 1287-1291) and leadership gates (lines 1263-1278).
         self.need = np.ones((D, _E))
         self.gate = np.ones((D, _E))
         for dist_agent in self.district_list:
@@ -109,8 +109,8 @@ class CoherenceModel(Model):
                 if shock.month < H:
                     dist_agent.add_shock(shock, at=shock.month + SHOCK_OFFSET)
         # Turnover hazard per month (lines 599-601, 1350-1352): higher in turbulent years.
-        self._turnover_hazard = np.array(
-            [P.leader_turnover_rate * (1.0 + self.turbulence(m)) for m in range(H)]
+        self._turnover_hazard = -np.expm1(
+            -np.array([P.leader_turnover_rate * (1.0 + self.turbulence(m)) for m in range(H)])
         )
         for dist_agent in self.district_list:
             for leader in dist_agent.leaders:
@@ -166,6 +166,15 @@ class CoherenceModel(Model):
         self.readiness += amount * (1.0 - self.turbulence(int(self.time)))
         self._p_change = None
 
+    def hlpp_emphasis(self, d: int, month: int) -> float:
+        """Emphasis on the HLPPs that district ``d`` works under in ``month``: the provider's
+        (from year 2, lines 444-460) during the programme; afterwards the district sustains the
+        HLPPs only if it already carries them in some element (lines 1440-1461)."""
+        year = school_year(month)
+        if year <= self.program.years:
+            return float(self.program.year_row(self.program.hlpp_emphasis, year))
+        return 1.0 if self.content[d, :, Content.PRINCIPLES].any() else 0.0
+
     def turbulence(self, month: int) -> float:
         t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
         return min(t, 0.95)
@@ -196,7 +205,7 @@ class CoherenceModel(Model):
             self.first_month[d, e] = rec.month
         self.content[d, e, rec.content] = True
         if rec.content == Content.PRINCIPLES:
-            # Counting Collections is the vehicle for the HLPPs (lines 430-437).
+            # Counting Collections is the vehicle for the HLPPs (lines 444-451).
             self.content[d, e, Content.SIGNATURE] = True
         self.pending[d, e] = False
         self.changes.append(rec)
@@ -207,8 +216,8 @@ class CoherenceModel(Model):
 
     def _update_link_candidates(self, d: int, e: int) -> None:
         """Element ``e`` of district ``d`` changed: pairs with it that now share content become
-        candidate links (consistent if they share the provider's practice, lines 880-916;
-        inconsistent if they share only a competing vision, lines 905-915)."""
+        candidate links (consistent if they share the provider's practice, lines 885-914;
+        inconsistent if they share only a competing vision, lines 909-914)."""
         c = self.content[d]
         sig_e, comp_e = c[e, Content.SIGNATURE], c[e, Content.COMPETING]
         changed = False
@@ -254,7 +263,7 @@ class CoherenceModel(Model):
 
     def _decide(self, month: int, turb: float, momentum: float) -> None:
         """Participation -> change: readiness from the provider's emphasis, need, leadership gate,
-        capacity (lines 994-1060, 1082-1121, 1262-1278, 1280-1305)."""
+        capacity (lines 994-1060, 1082-1129, 1263-1278, 1280-1302)."""
         key = (turb, momentum)
         if self._p_change is None or self._p_change_key != key:
             P = self.params
@@ -279,7 +288,7 @@ class CoherenceModel(Model):
             district.decide(element, month, SOURCE_INITIATIVE, trigger, district.choose_decider(element, ud))
 
     def _competing_agendas(self, month: int, turb: float) -> None:
-        """An authority holder's own agenda changes its elements (lines 848-868, 1270-1278)."""
+        """An authority holder's own agenda changes its elements (lines 832-868, 1270-1278)."""
         P = self.params
         h_new = -np.expm1(-P.competing_agenda_rate * (1.0 - turb))
         h_again = -np.expm1(-P.competing_agenda_rate * P.repeat_change_factor * (1.0 - turb))
@@ -294,7 +303,7 @@ class CoherenceModel(Model):
 
     def _link(self, month: int, turb: float) -> None:
         """Alignment: changed elements carrying the same practice become linked over time, so
-        early emphasis yields more links (lines 880-916, 1063-1080); created elements link less
+        early emphasis yields more links (lines 885-914, 1063-1080); created elements link less
         (Table 4, lines 1134-1194)."""
         if not self._link_candidates:
             return
@@ -324,9 +333,14 @@ class CoherenceModel(Model):
 
     def _teachers(self, month: int, turb: float, in_program: bool) -> None:
         """Teachers' practice: team members learn in convenings and coaching, everyone in SLOs and
-        through a changed district teacher-learning element (lines 336-372, 740-766, 1300-1305)."""
+        through a changed district teacher-learning element (lines 357-372, 751-766, 1297-1302)."""
         team, slo = self.month_activity
-        hlpp_on = in_program and self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0
+        # Teachers deepen to the HLPPs while they are emphasised (by the provider, or afterwards
+        # by a district that carries them) or taught in district teacher learning.
+        if in_program:
+            hlpp_on = (self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0,) * self.n_districts
+        else:
+            hlpp_on = tuple(self.content[:, :, Content.PRINCIPLES].any(axis=1).tolist())
         key = (self._tl_version, team, slo, turb, hlpp_on)
         hazards = self._teacher_cache.get(key)
         if hazards is None:
@@ -334,7 +348,7 @@ class CoherenceModel(Model):
             hazards = self._teacher_cache[key] = (-np.log1p(-p1), -np.log1p(-p2))
         self.teacher_pop.step(month, *hazards)
 
-    def _teacher_probabilities(self, turb: float, team: bool, slo: bool, hlpp_on: bool):
+    def _teacher_probabilities(self, turb: float, team: bool, slo: bool, hlpp_on: tuple[bool, ...]):
         P = self.params
         D = self.n_districts
         stay = np.ones((D, 2, 2))  # (district, pre-K?, on team?)
@@ -348,7 +362,7 @@ class CoherenceModel(Model):
         if slo:
             stay *= 1.0 - P.teacher_uptake_district
         p_first = (1.0 - stay.reshape(-1)) * (1.0 - turb)
-        deep = np.repeat(self.content[:, _TL, Content.PRINCIPLES] | hlpp_on, GROUPS_PER_DISTRICT)
+        deep = np.repeat(self.content[:, _TL, Content.PRINCIPLES] | np.array(hlpp_on), GROUPS_PER_DISTRICT)
         return p_first, p_first * deep
 
     # --- running ------------------------------------------------------------------------------

@@ -56,12 +56,12 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "post_initiative_momentum", "fraction", 0.0, 1.0, 0.5,
-        "assumed. Sustainability plans in year 3 (lines 486-490); developmental process (lines 1440-1462)",
+        "assumed. Sustainability plans in year 3 (lines 483-486); developmental process (lines 1440-1461)",
         "Multiplier on the change hazard after the provider's programme has ended.",
     ),
     ParameterSpec(
         "head_start_prior_provider", "exposure units", 0.0, 10.0, 2.0,
-        "assumed. Districts that worked with the provider before were expected to start with more capacity for improvement work (Appendix A, lines 1548-1552)",
+        "assumed. Districts that worked with the provider before were expected to start with more capacity for improvement work (Appendix A, lines 1502-1504)",
         "Readiness each element starts with in a district that has worked with the provider before.",
     ),
     ParameterSpec(
@@ -72,22 +72,22 @@ _SPECS: tuple[ParameterSpec, ...] = (
     # --- Pre-existing capacity ------------------------------------------------------------
     ParameterSpec(
         "hazard_did_not_exist", "fraction", 0.0, 1.0, 0.3,
-        "Table 3 (line 1167): 4 of 7 elements that did not exist were still absent at the end (lines 1117-1120)",
+        "Table 3 (line 1167): 4 of 7 elements that did not exist were still absent at the end (lines 1126-1127)",
         "Multiplier on the change hazard of an element that does not exist yet.",
     ),
     ParameterSpec(
         "p_transform_established", "probability", 0.0, 1.0, 0.8,
-        "Table 3: 12 of 14 established elements transformed (lines 1107-1116)",
+        "Table 3: 12 of 14 established elements transformed (lines 1111-1121)",
         "Probability that a change to an established element transforms it.",
     ),
     ParameterSpec(
         "p_transform_emergent", "probability", 0.0, 1.0, 0.25,
-        "Table 3: 1 of 3 emergent or incoherent elements transformed (lines 1116-1117)",
+        "Table 3: 1 of 3 emergent or incoherent elements transformed (lines 1121-1125)",
         "Probability that a change to an emergent or incoherent element transforms it.",
     ),
     ParameterSpec(
         "p_transform_did_not_exist", "probability", 0.0, 1.0, 0.25,
-        "Table 3: 1 of 3 newly created elements created systemically (lines 1117-1121)",
+        "Table 3: 1 of 3 newly created elements created systemically (lines 1127-1129)",
         "Probability that creating a missing element creates it systemically (transform) rather than as a single practice (add-on).",
     ),
     # --- Prior experience and depth -------------------------------------------------------
@@ -98,34 +98,34 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "p_depth_no_prior", "probability", 0.0, 1.0, 0.1,
-        "Birchwood and Diamond stayed with the signature practice (lines 1220-1229)",
+        "Birchwood and Diamond stayed with the signature practice (lines 1222-1229)",
         "The same probability without prior experience.",
     ),
     ParameterSpec(
         "depth_from_practice", "probability per unit share", 0.0, 1.0, 0.3,
-        "assumed. Teachers' uptake of the HLPPs supports district-level principles (lines 430-447)",
+        "assumed. Teachers' uptake of the HLPPs supports district-level principles (lines 444-460)",
         "Added probability of a principles-depth change per unit share of teachers practising the HLPPs.",
     ),
     # --- Leadership -----------------------------------------------------------------------
     ParameterSpec(
         "reach_without_authority", "fraction", 0.0, 1.0, 0.5,
-        "A lead without positional authority cannot steer system-wide change (lines 1262-1278, 1463-1475)",
+        "A lead without positional authority cannot steer system-wide change (lines 1263-1278, 1463-1475)",
         "Gate on system-level elements (framework, assessment, school-leader learning, oversight) when the lead lacks authority and no authority holder endorses the change.",
     ),
     ParameterSpec(
         "competing_agenda_rate", "1/month", 0.0, 0.3, 0.06,
-        "assumed. Diamond's authority holder drove a fluency agenda (lines 848-868, 1270-1278)",
+        "assumed. Diamond's authority holder drove a fluency agenda (lines 832-868, 1270-1278)",
         "Monthly hazard that an authority holder with a competing agenda changes an element on that agenda.",
     ),
     ParameterSpec(
         "superintendent_buy_in_gain", "buy-in per convening", 0.0, 0.2, 0.03,
-        "assumed. Superintendent convenings keep superintendents updated (strategy 6, lines 366-372)",
+        "assumed. Superintendent convenings keep superintendents updated (strategy 6, lines 373-378)",
         "Gain in a superintendent's buy-in from one superintendent convening (capped at 1).",
     ),
     # --- Alignment ------------------------------------------------------------------------
     ParameterSpec(
         "link_rate", "1/month", 0.0, 0.5, 0.12,
-        "assumed. Changes link elements that carry the same practice (lines 880-916); early emphasis yields more links (lines 1063-1080)",
+        "assumed. Changes link elements that carry the same practice (lines 885-914); early emphasis yields more links (lines 1063-1080)",
         "Monthly hazard that two changed elements carrying the same content become intentionally linked.",
     ),
     ParameterSpec(
@@ -136,41 +136,41 @@ _SPECS: tuple[ParameterSpec, ...] = (
     # --- Continuity -----------------------------------------------------------------------
     ParameterSpec(
         "p_include_prek", "probability", 0.0, 1.0, 0.93,
-        "Table 5 (line 1237): every change fostered continuity; pre-K focus threaded through all strategies (lines 1010-1020)",
+        "Table 5 (line 1237): every change fostered continuity; pre-K focus threaded through all strategies (lines 1009-1015)",
         "Probability that a change includes pre-K when an early-childhood leader sits on the improvement team.",
     ),
     ParameterSpec(
         "prek_inclusion_without_ec_lead", "fraction", 0.0, 1.0, 0.5,
-        "assumed. The provider insisted early-childhood leaders join the teams (lines 1418-1428)",
-        "Multiplier on p_include_prek when no early-childhood leader is on the team.",
+        "assumed. The provider insisted early-childhood leaders join the teams (lines 1406-1417)",
+        "Multiplier on p_include_prek when no pre-K voice (an early-childhood leader or a pre-K teacher) sits on the improvement team.",
     ),
     # --- Size -----------------------------------------------------------------------------
     ParameterSpec(
         "latency_per_log_school", "months per ln(school)", 0.0, 6.0, 1.0,
-        "Birchwood decided quickly without district bureaucracy (lines 1292-1300)",
+        "Birchwood decided quickly without district bureaucracy (lines 1291-1297)",
         "Mean delay between a decision and its enactment, per natural log of the number of elementary schools.",
     ),
     ParameterSpec(
         "leaders_half_need", "school leaders", 0.0, 20.0, 4.0,
-        "Birchwood's two school leaders needed no formal learning system (lines 1281-1292)",
+        "Birchwood's two school leaders needed no formal learning system (lines 1287-1291)",
         "Number of school leaders at which the need for a school-leader learning system is one half.",
     ),
     # --- Teachers -------------------------------------------------------------------------
     ParameterSpec(
         "teacher_uptake_team", "1/month", 0.0, 1.0, 0.15,
-        "assumed. Team members receive ongoing professional development (lines 1300-1305)",
+        "assumed. Team members receive ongoing professional development (lines 1297-1302)",
         "Monthly probability that a team teacher moves one practice level up when exposed.",
     ),
     ParameterSpec(
         "teacher_uptake_district", "1/month", 0.0, 1.0, 0.04,
-        "assumed. District teacher learning reaches teachers beyond the team (lines 740-766)",
-        "Monthly probability that a teacher reached by district teacher learning moves one level up.",
+        "assumed. District teacher learning reaches teachers beyond the team (lines 751-766)",
+        "Monthly probability that a teacher reached by district teacher learning, or by a shared learning opportunity for teachers, moves one level up.",
     ),
     # --- Shocks ---------------------------------------------------------------------------
     ParameterSpec(
         "leader_turnover_rate", "1/month", 0.0, 0.1, 0.008,
         "assumed. Leadership turnover during the initiative (lines 599-601)",
-        "Monthly hazard that a district leader leaves (scaled up by turbulence).",
+        "Monthly hazard that a district leader leaves, times (1 + turbulence); the monthly probability is 1 - exp(-hazard).",
     ),
     ParameterSpec(
         "turnover_readiness_loss", "fraction", 0.0, 1.0, 0.4,

@@ -25,15 +25,15 @@ class ChangeRecord:
     month: int
     district: str
     element: Element
-    transform: bool  # False: add-on (Appendix A, lines 1658-1664)
+    transform: bool  # False: add-on (Appendix A, lines 1652-1658)
     created: bool  # the element did not exist before this change
     content: Content
-    consistent: bool  # promotes the provider's vision (lines 1666-1671)
-    prek_included: bool  # the change included pre-K (continuity, lines 1682-1688)
+    consistent: bool  # promotes the provider's vision (lines 1660-1666)
+    prek_included: bool  # the change included pre-K (continuity, lines 1677-1683)
     decided_by: str  # role of the leader who decided
     source: str  # one of SOURCES
     trigger: str  # the provider activity or event that prompted it
-    decided_month: int  # when the decision was taken (enactment may lag: size, lines 1292-1300)
+    decided_month: int  # when the decision was taken (enactment may lag: size, lines 1291-1297)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -44,14 +44,14 @@ class ChangeRecord:
 
 @dataclass(frozen=True, slots=True)
 class LinkRecord:
-    """A new alignment link between two changed elements (lines 880-916)."""
+    """A new alignment link between two changed elements (lines 885-914)."""
 
     month: int
     district: str
     a: Element
     b: Element
     content: Content
-    consistent: bool  # False: the link carries a competing vision (Diamond, lines 905-915)
+    consistent: bool  # False: the link carries a competing vision (Diamond, lines 909-914)
 
     def to_dict(self) -> dict:
         d = asdict(self)

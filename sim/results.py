@@ -97,11 +97,11 @@ class RunResult:
         return _crosscount(self.capacity0, self.continuity, len(Continuity))
 
     def table5_end(self) -> np.ndarray:
-        """Table 5 with continuity judged at the end of the run (Diamond's reading, lines 941-958)."""
+        """Table 5 with continuity judged at the end of the run (Diamond's reading, lines 941-950)."""
         return _crosscount(self.capacity0, self.continuity_end, len(Continuity))
 
     def consistency_table(self) -> np.ndarray:
-        """District x consistency counts (Figure 2, lines 870-878)."""
+        """District x consistency counts (Figure 2, lines 870-884)."""
         return _rowcount(self.consistency, len(Consistency))
 
     def tables(self) -> dict[str, np.ndarray]:

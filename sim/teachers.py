@@ -1,6 +1,6 @@
 """The pre-K-3 teachers of every district, held as arrays.
 
-Each teacher moves traditional -> Counting Collections -> HLPPs (lines 398-447), one level at a
+Each teacher moves traditional -> Counting Collections -> HLPPs (lines 396-460), one level at a
 time, with a monthly probability that depends only on her group: district, pre-K or not, and
 whether she sits on the improvement team. The model records, per group and month, the probability
 of each move; a teacher's path follows from her own fixed random thresholds:

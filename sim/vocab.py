@@ -5,7 +5,7 @@ instead of spelling them again. Keys are the snake_case strings used in files an
 labels are what people read.
 
 Sources: the six elements, 003_5ef94897120ea9a2.txt lines 619-632; the four dimensions,
-lines 642-705 and Appendix A lines 1652-1700; the capacity levels, lines 1099-1115 and 1690-1700.
+lines 642-711 and Appendix A lines 1643-1683; the capacity levels, lines 1098-1106 and 1698-1706.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Element(_Coded):
 
 
 class Capacity(_Coded):
-    """Pre-existing capacity of an element at the start (lines 1099-1115, 1690-1700)."""
+    """Pre-existing capacity of an element at the start (lines 1098-1106, 1698-1706)."""
 
     DID_NOT_EXIST = 0
     EMERGENT = 1  # "emergent or incoherent"
@@ -58,7 +58,7 @@ class Capacity(_Coded):
 
 
 class Substantiveness(_Coded):
-    """Appendix A, lines 1658-1664."""
+    """Appendix A, lines 1652-1658."""
 
     NO_CHANGE = 0
     ADD_ON = 1
@@ -66,7 +66,7 @@ class Substantiveness(_Coded):
 
 
 class Consistency(_Coded):
-    """Appendix A, lines 1666-1671."""
+    """Appendix A, lines 1660-1666."""
 
     NO_CHANGE = 0
     CONSISTENT = 1
@@ -76,7 +76,7 @@ class Consistency(_Coded):
 
 class Alignment(_Coded):
     """Table 4 columns as read in evidence-map section 3: no change / changed without new
-    alignment / changed with new alignment (lines 1134-1194, 1673-1680)."""
+    alignment / changed with new alignment (lines 1134-1194, 1668-1675)."""
 
     NO_CHANGE = 0
     NOT_ALIGNED = 1
@@ -84,7 +84,7 @@ class Alignment(_Coded):
 
 
 class Continuity(_Coded):
-    """Table 5 columns (line 1237) and Appendix A lines 1682-1688."""
+    """Table 5 columns (line 1237) and Appendix A lines 1677-1683."""
 
     NO_CHANGE = 0
     NO_CONTINUITY = 1
@@ -101,7 +101,7 @@ class GradeBand(_Coded):
 
 class Practice(_Coded):
     """A teacher's mathematics practice: traditional, the signature practice, the six HLPPs
-    (lines 398-420, 430-447)."""
+    (lines 396-417, 444-460)."""
 
     TRADITIONAL = 0
     COUNTING_COLLECTIONS = 1
@@ -112,8 +112,8 @@ class Content(_Coded):
     """What a change carries into an element.
 
     SIGNATURE: Counting Collections / the Learning from Children assessment (year-1 emphasis);
-    PRINCIPLES: the high-leverage pedagogical practices (year-2 shift, lines 430-447);
-    COMPETING: a vision that conflicts with the provider's (Diamond's timed fluency, lines 848-868).
+    PRINCIPLES: the high-leverage pedagogical practices (year-2 shift, lines 444-460);
+    COMPETING: a vision that conflicts with the provider's (Diamond's timed fluency, lines 832-868, 909-914).
     """
 
     SIGNATURE = 0
@@ -122,7 +122,7 @@ class Content(_Coded):
 
 
 class Activity(_Coded):
-    """The provider's recurring strategies that deliver exposure (lines 282-330, 336-372)."""
+    """The provider's recurring strategies that deliver exposure (lines 295-316, 357-378)."""
 
     CONVENING = 0  # strategy 3, three times a year
     SLO = 1  # strategy 4, shared learning opportunities between convenings
@@ -188,7 +188,7 @@ N_ELEMENTS = len(Element)
 ELEMENTS = tuple(Element)
 CAPACITIES = tuple(Capacity)
 
-# Names of the districts of the report's case, in the report's order (lines 487-600).
+# Names of the districts of the report's case, in the report's order (lines 488-587).
 CASE_DISTRICTS = ("Avalon", "Birchwood", "Cedarville", "Diamond")
 
 # Table keys used by summaries and targets (issue 2, summary.json contract).
