@@ -50,29 +50,61 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES, help=f"replicates (default {DEFAULT_REPLICATES})")
     case.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"root seed (default {DEFAULT_SEED})")
     case.add_argument("--out", type=Path, default=Path("results/case"), help="output folder (default results/case)")
-    case.add_argument("--case-file", type=Path, default=None, help="a case file (TOML); default: the packaged four-district case")
+    case.add_argument("--case-file", type=Path, default=None, help="a case file (TOML with sourced facts); default: the packaged four-district case")
+    case.add_argument("--scenario", type=Path, default=None, help="a scenario file (TOML/YAML) instead of the case file")
+    case.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a scenario key, e.g. --set horizon_months=60 (repeatable)")
     case.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     case.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    whatif = sub.add_parser(
+        "whatif",
+        help="run a counterfactual beside its baseline (same random numbers) and report the differences",
+        description="Run a what-if (a named one from the library and/or --set overrides) beside its baseline "
+        "with common random numbers; print baseline, counterfactual and difference [5th, 95th percentile] per "
+        "outcome and district, and the Tables 2-5 cell differences; write DIR/whatif.json, DIR/whatif.png and "
+        "both scenarios.",
+    )
+    whatif.add_argument("base", nargs="?", type=Path, default=None,
+                        help="base scenario file (TOML/YAML); default: the four-district case")
+    whatif.add_argument("--whatif", dest="whatif_name", metavar="NAME", default=None,
+                        help="a named what-if from the library (see --list)")
+    whatif.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change for the counterfactual, e.g. --set districts.Diamond.shocks=[] (repeatable; "
+                        "applied after --whatif's own changes)")
+    whatif.add_argument("--list", action="store_true", help="list the named what-ifs and exit")
+    whatif.add_argument("--replicates", type=_positive_int, default=DEFAULT_REPLICATES,
+                        help=f"replicates per arm (default {DEFAULT_REPLICATES})")
+    whatif.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"root seed of both arms (default {DEFAULT_SEED})")
+    whatif.add_argument("--out", type=Path, default=None, help="output folder (default results/whatif/NAME)")
+    whatif.add_argument("--no-figure", action="store_true", help="skip whatif.png")
+    whatif.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def cmd_case(args: argparse.Namespace) -> int:
-    from .case import element_shares, run_case, summarise
+    from .case import element_shares, run_scenario, summarise
     from .casefile import load_case
     from .progress import progress_bar
     from .report import format_summary
+    from .scenario import apply_overrides, dump_scenario, load_scenario, scenario_from_case
 
-    definition = load_case(args.case_file)
+    if args.scenario is not None and args.case_file is not None:
+        raise ValueError("--scenario and --case-file: give one or the other")
+    scenario = load_scenario(args.scenario) if args.scenario else scenario_from_case(load_case(args.case_file))
+    if args.overrides:
+        scenario = apply_overrides(scenario, args.overrides)
     with progress_bar(args.replicates, "case", quiet=args.quiet) as progress:
-        run = run_case(replicates=args.replicates, seed=args.seed, definition=definition, progress=progress)
+        run = run_scenario(scenario, replicates=args.replicates, seed=args.seed, progress=progress, overrides=tuple(args.overrides))
     summary = summarise(run)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    dump_scenario(scenario, out / "scenario.toml")
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
     tmp.replace(out / "summary.json")
     print(format_summary(summary))
-    written = [out / "summary.json"]
+    written = [out / "summary.json", out / "scenario.toml"]
     if not args.no_figures:
         from calibration.targets import load_observed
 
@@ -85,12 +117,33 @@ def cmd_case(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from .progress import progress_bar
+    from .whatif import format_whatif_list, list_whatifs, run_whatif
+
+    if args.list:
+        print(format_whatif_list(list_whatifs()))
+        return 0
+    if args.whatif_name is None and not args.overrides:
+        raise ValueError("nothing to compare: give --whatif NAME (see --list) and/or --set KEY=VALUE")
+    with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
+        result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
+                            seed=args.seed, progress=progress)
+    out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
+    written = result.write(out, figure=not args.no_figure)
+    print(result.format())
+    print("\nWrote: " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "case":
             return cmd_case(args)
+        if args.command == "whatif":
+            return cmd_whatif(args)
     except ValueError as exc:  # bad input: a clear message naming the field, no traceback
         print(f"coherence-sim: error: {exc}", file=sys.stderr)
         return 2

@@ -64,7 +64,7 @@ FILENAMES = (
     "tables_observed_vs_simulated.png",
 )
 
-#: The report's colour code for Figure 2 (lines 813-815, 876-878, 976-978).
+#: The report's colour code for Figure 2 (lines 830-831, 867-868, 874-882).
 CONSISTENCY_COLOURS: dict[Consistency, str] = {
     Consistency.NO_CHANGE: "#bdbdbd",  # grey
     Consistency.CONSISTENT: "#1a9850",  # green

@@ -9,13 +9,14 @@ only for rare events (a change, a turnover, a shock), never for every agent ever
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 from mesa import Agent
 
 from .calendar import ENACT_OFFSET, month_of_time, month_of_year, school_year
-from .conditions import SYSTEM_ELEMENTS, DistrictConditions, LeaderSpec, ShockSpec
+from .conditions import SYSTEM_ELEMENTS, DistrictConditions, LeaderSpec, ProviderProgram, ShockSpec
 from .records import (
     SOURCE_AGENDA,
     SOURCE_CURRICULUM,
@@ -291,6 +292,40 @@ class _Shock:
             self.district.adopt_curriculum(m)
 
 
+@lru_cache(maxsize=4096)
+def month_plan(program: ProviderProgram, month: int) -> tuple:
+    """What the provider does in ``month``: (exposure by element, activities, (team reached,
+    SLO for teachers), superintendent convening?, label). Pure function of the programme, cached
+    across runs (a sweep reuses the same programme thousands of times)."""
+    moy = month_of_year(month)
+    p = program
+    acts = []
+    if moy in p.convening_months:
+        acts.append(Activity.CONVENING)
+    if moy in p.slo_months:
+        acts.append(Activity.SLO)
+    if moy in p.coaching_months:
+        acts.append(Activity.COACHING)
+    if moy in p.superintendent_months:
+        acts.append(Activity.SUPERINTENDENT_CONVENING)
+    year = school_year(month)
+    weight = (
+        p.convening_weight * (Activity.CONVENING in acts)
+        + p.coaching_weight * (Activity.COACHING in acts)
+        + p.slo_weight * (Activity.SLO in acts)
+    )
+    emphasis = np.asarray(p.year_row(p.emphasis, year), dtype=float)
+    top = Element(int(np.argmax(emphasis)))
+    label = f"the {acts[0].label} ({top.label.lower()} emphasis, year {year})" if acts else None
+    flags = (
+        Activity.CONVENING in acts or Activity.COACHING in acts,
+        Activity.SLO in acts and p.year_row(p.slo_audience, year) == "teachers",
+    )
+    exposure = weight * emphasis
+    exposure.setflags(write=False)
+    return exposure, tuple(acts), flags, Activity.SUPERINTENDENT_CONVENING in acts, label
+
+
 class Provider(Agent):
     """The external provider running the initiative's calendar (strategies 3-6, lines 295-316, 357-378).
 
@@ -303,48 +338,16 @@ class Provider(Agent):
         self.program = model.program
         self.last_activity: str = "the initiative's launch"
         self.sessions: dict[Activity, int] = {a: 0 for a in Activity}
-        self._emphasis = [np.asarray(row, dtype=float) for row in self.program.emphasis]
-        self._plans: dict[int, tuple] = {}
 
-    def activities(self, month: int) -> list[Activity]:
-        moy = month_of_year(month)
-        p = self.program
-        acts = []
-        if moy in p.convening_months:
-            acts.append(Activity.CONVENING)
-        if moy in p.slo_months:
-            acts.append(Activity.SLO)
-        if moy in p.coaching_months:
-            acts.append(Activity.COACHING)
-        if moy in p.superintendent_months:
-            acts.append(Activity.SUPERINTENDENT_CONVENING)
-        return acts
+    def activities(self, month: int) -> tuple[Activity, ...]:
+        return month_plan(self.program, month)[1]
 
     def active_months(self, horizon: int) -> list[int]:
         end = min(horizon, 12 * self.program.years)
         return [m for m in range(end) if self.activities(m)]
 
     def _plan(self, month: int) -> tuple:
-        """What a month's delivery does (cached: the calendar is fixed for a run)."""
-        plan = self._plans.get(month)
-        if plan is None:
-            p = self.program
-            year = school_year(month)
-            acts = self.activities(month)
-            weight = (
-                p.convening_weight * (Activity.CONVENING in acts)
-                + p.coaching_weight * (Activity.COACHING in acts)
-                + p.slo_weight * (Activity.SLO in acts)
-            )
-            emphasis = p.year_row(self._emphasis, year)
-            top = Element(int(np.argmax(emphasis)))
-            label = f"the {acts[0].label} ({top.label.lower()} emphasis, year {year})" if acts else None
-            flags = (
-                Activity.CONVENING in acts or Activity.COACHING in acts,
-                Activity.SLO in acts and p.year_row(p.slo_audience, year) == "teachers",
-            )
-            plan = self._plans[month] = (weight * emphasis, acts, flags, Activity.SUPERINTENDENT_CONVENING in acts, label)
-        return plan
+        return month_plan(self.program, month)
 
     def deliver(self) -> None:
         """This month's activities: exposure to teams, SLO uptake, superintendents' buy-in."""

@@ -17,7 +17,8 @@ ShockKind = Literal["prek_eliminated", "curriculum_adoption"]
 SHOCK_KINDS: tuple[str, ...] = ("prek_eliminated", "curriculum_adoption")
 
 # Elements a lead without positional authority cannot change on their own: the district-wide
-# systems (lines 1263-1278, 1463-1475: authority is needed to orchestrate system-wide change).
+# systems. ASSUMED: the report says authority is needed to orchestrate system-wide change
+# (lines 1263-1278, 1463-1475) but never lists the elements (see docs/ODD.md, limitations).
 SYSTEM_ELEMENTS: frozenset[Element] = frozenset(
     {Element.FRAMEWORK, Element.ASSESSMENT, Element.SCHOOL_LEADER_LEARNING, Element.OVERSIGHT}
 )

@@ -48,6 +48,7 @@ class CoherenceModel(Model):
         self.rng_teach = self.rng_turnover = self.rng_link = self.rng_aux
 
         D = self.n_districts = len(conditions.districts)
+        self._turbulence = [self._turbulence_at(m) for m in range(H)]
         # Element state (district x element).
         self.capacity0 = np.array([[int(c) for c in d.capacity] for d in conditions.districts], dtype=np.int8)
         self.capacity = self.capacity0.copy()
@@ -162,7 +163,8 @@ class CoherenceModel(Model):
             self.schedule_turnover(new, month + 1)
 
     def expose(self, amount: np.ndarray) -> None:
-        """Provider exposure reaches every district's team, damped by turbulence (lines 599-601)."""
+        """Provider exposure reaches every district's team; turbulence (COVID, closings, turnover,
+        lines 599-601) is assumed to cost a share of it."""
         self.readiness += amount * (1.0 - self.turbulence(int(self.time)))
         self._p_change = None
 
@@ -176,6 +178,10 @@ class CoherenceModel(Model):
         return 1.0 if self.content[d, :, Content.PRINCIPLES].any() else 0.0
 
     def turbulence(self, month: int) -> float:
+        """Share of effort lost to turbulence in ``month`` (lines 599-601, 1350-1352), capped at 0.95."""
+        return self._turbulence[month] if 0 <= month < self.horizon else self._turbulence_at(month)
+
+    def _turbulence_at(self, month: int) -> float:
         t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
         return min(t, 0.95)
 

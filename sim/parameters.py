@@ -66,7 +66,7 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ),
     ParameterSpec(
         "repeat_change_factor", "fraction", 0.0, 1.0, 0.35,
-        "assumed. Districts kept working on elements they had changed (Cedarville's assessment, lines 780-789)",
+        "assumed. Appendix A codes an element from all its changes (lines 1652-1666), so an element can be changed more than once; the report gives no rate",
         "Multiplier on the hazard of a further change to an element already changed.",
     ),
     # --- Pre-existing capacity ------------------------------------------------------------

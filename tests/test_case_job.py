@@ -82,7 +82,7 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
     [
         ("students = { value = 7000,", "students = { value = -5,", "districts.Avalon.students"),
         ("students = { value = 7000,", "students = { value = \"many\",", "districts.Avalon.students"),
-        ("buy_in = { value = 0.9, lines = [494, 500]", "buy_in = { value = 1.7, lines = [494, 500]", "buy_in"),
+        ("buy_in = { value = 0.9, lines = [496, 503]", "buy_in = { value = 1.7, lines = [496, 503]", "buy_in"),
         ("kind = \"prek_eliminated\"", "kind = \"meteor\"", "shock"),
         ("agenda_elements = { value = [\"pedagogy\",", "agenda_elements = { value = [\"recess\",", "agenda_elements[0]"),
         ("capacity = { value = \"enumerated\"", "capacity = { value = \"guessed\"", "case.capacity"),
@@ -113,7 +113,7 @@ def test_case_holds_conditions_and_derives_teachers(case_definition):
     assert by["Diamond"].n_teachers >= 200  # hundreds of teachers in the largest district
     assert by["Birchwood"].n_elementary_schools == 1 and by["Birchwood"].n_school_leaders == 2
     assert by["Birchwood"].team_teachers * 2 == pytest.approx(by["Birchwood"].n_teachers, abs=1)
-    # Leadership (lines 1241-1262): Diamond's lead lacks positional authority; the others have it.
+    # Leadership (lines 1263-1278): Diamond's lead lacks positional authority; the others have it.
     assert not by["Diamond"].lead.positional_authority
     assert all(by[n].lead.positional_authority for n in ("Avalon", "Birchwood", "Cedarville"))
     assert any(l.agenda for l in by["Diamond"].leaders)

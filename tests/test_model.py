@@ -190,7 +190,7 @@ def test_teacher_agents_are_mesa_agents_with_monotone_practice(case_definition):
     model.run_until(36)
     p36 = model.teacher_pop.practices()
     assert (p36 >= p30).all()
-    # Team members learn faster than the rest (lines 1300-1305).
+    # Team members learn faster than the rest (lines 1297-1302).
     pop = model.teacher_pop
     act = pop.active
     assert p36[pop.team & act].mean() > p36[~pop.team & act].mean()

@@ -1,0 +1,217 @@
+"""Where a sweep's chunks are computed: in this process, in local worker processes, or on a Dask
+cluster -- behind one small concurrent.futures-style interface, chosen by :func:`make_executor`.
+
+* ``InlineExecutor`` (one worker): runs each chunk in the calling process. No start-up cost, and
+  monkeypatches and debuggers see the work.
+* ``LocalProcessExecutor`` (the default, one process per core): ``ProcessPoolExecutor`` with the
+  **forkserver** start method, chosen deliberately: a sweep's parent process often has threads (a
+  Dask client's event loop, tqdm's monitor, a notebook kernel's), and ``fork`` of a threaded process
+  can deadlock the child (Python >= 3.12 warns about it; 3.14 made forkserver the default). Spawn
+  would re-import the model (about 2 s) in every worker; the forkserver imports it once
+  (``set_forkserver_preload``) and forks ready workers from there. The start method is set on a
+  context only: unlike ``mesa.batch_run`` nothing changes the process-wide default.
+  Workers ignore SIGINT, so Ctrl-C reaches only the parent, which stops cleanly.
+* ``DaskExecutor`` (``scheduler="tcp://host:port"`` or a ``distributed.Client``): the same tasks on a
+  Dask distributed cluster. Tasks of a lost worker are rescheduled by Dask; a task that still fails
+  is resubmitted by the sweep.
+
+Each executor bounds the work in flight (``max_in_flight``, twice the workers), so a sweep's memory
+does not grow with its size.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import signal
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+IN_FLIGHT_PER_WORKER = 2
+WORKER_PRELOAD = ("experiments.sweep",)
+
+
+def default_workers() -> int:
+    """Cores this process may use."""
+    count = getattr(os, "process_cpu_count", None)
+    n = count() if count else None
+    if not n:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            n = os.cpu_count() or 1
+    return max(1, int(n))
+
+
+class InlineExecutor:
+    """Run each task in this process when it is submitted (one worker)."""
+
+    kind = "inline"
+
+    def __init__(self) -> None:
+        self.workers = 1
+
+    @property
+    def max_in_flight(self) -> int:
+        return 1
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any, key: str | None = None) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(arg))
+        except Exception as exc:  # KeyboardInterrupt/SystemExit propagate: the sweep stops
+            fut.set_exception(exc)
+        return fut
+
+    def wait_first(self, futures: Iterable[Any]) -> set:
+        return {f for f in futures if f.done()}
+
+    def is_lost_worker(self, exc: BaseException) -> bool:
+        return False
+
+    def restart(self) -> None:
+        pass
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+    def describe(self) -> str:
+        return "this process"
+
+
+def _init_worker() -> None:
+    # Ctrl-C goes to the whole foreground process group; only the parent should react to it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LocalProcessExecutor:
+    """Local worker processes (``ProcessPoolExecutor`` on a forkserver context)."""
+
+    kind = "processes"
+
+    def __init__(self, workers: int, preload: Iterable[str] = WORKER_PRELOAD) -> None:
+        import multiprocessing
+
+        if workers < 1:
+            raise ValueError(f"workers: {workers!r} must be >= 1")
+        self.workers = int(workers)
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(list(preload))
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker)
+
+    @property
+    def max_in_flight(self) -> int:
+        return IN_FLIGHT_PER_WORKER * self.workers
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any, key: str | None = None) -> cf.Future:
+        return self._pool.submit(fn, arg)
+
+    def wait_first(self, futures: Iterable[Any]) -> set:
+        done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def is_lost_worker(self, exc: BaseException) -> bool:
+        return isinstance(exc, BrokenProcessPool)
+
+    def restart(self) -> None:
+        """Replace a broken pool (a worker died) with a fresh one."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+    def describe(self) -> str:
+        return f"{self.workers} local processes"
+
+
+class DaskExecutor:
+    """A Dask distributed cluster, reached at ``scheduler`` (an address or a ``Client``)."""
+
+    kind = "dask"
+
+    def __init__(self, scheduler: Any, timeout: str = "20s") -> None:
+        from distributed import Client
+
+        if isinstance(scheduler, Client):
+            self._client, self._own = scheduler, False
+        elif isinstance(scheduler, str):
+            if "://" not in scheduler:
+                raise ValueError(f"--scheduler: {scheduler!r} is not a scheduler address; expected e.g. tcp://127.0.0.1:8786")
+            self._client, self._own = Client(scheduler, timeout=timeout, set_as_default=False), True
+        else:
+            raise ValueError(f"scheduler: expected an address like tcp://127.0.0.1:8786 or a distributed.Client, got {type(scheduler).__name__}")
+        self.address = self._client.scheduler.address
+        self._session = uuid.uuid4().hex[:8]
+        self._futures: set = set()
+
+    @property
+    def workers(self) -> int:
+        try:
+            return max(0, sum(self._client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a transient scheduler hiccup: fall back to one
+            return 1
+
+    @property
+    def max_in_flight(self) -> int:
+        return IN_FLIGHT_PER_WORKER * max(1, self.workers)
+
+    def submit(self, fn: Callable[[Any], Any], arg: Any, key: str | None = None) -> Any:
+        k = f"{key or 'task'}-{self._session}-{uuid.uuid4().hex[:8]}"
+        fut = self._client.submit(fn, arg, key=k, pure=False)
+        self._futures.add(fut)
+        return fut
+
+    def wait_first(self, futures: Iterable[Any]) -> set:
+        from distributed import wait
+
+        done = set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        self._futures -= done
+        return done
+
+    def is_lost_worker(self, exc: BaseException) -> bool:
+        # Dask reschedules the tasks of a lost worker itself; a task that still fails (KilledWorker)
+        # is resubmitted by the sweep, and nothing here needs restarting.
+        return False
+
+    def restart(self) -> None:
+        pass
+
+    def close(self, cancel: bool = False) -> None:
+        try:
+            if self._futures:
+                self._client.cancel(list(self._futures))
+            self._futures.clear()
+        finally:
+            if self._own:
+                self._client.close()
+
+    def describe(self) -> str:
+        return f"Dask cluster at {self.address} ({self.workers} worker threads)"
+
+
+def make_executor(workers: int | None = None, scheduler: Any = None, max_tasks: int | None = None):
+    """The executor for a sweep: Dask if ``scheduler`` is given, else ``workers`` local processes
+    (default: every core), or this process when that is one worker. ``max_tasks`` caps the local
+    workers (no idle processes for a small sweep)."""
+    if scheduler is not None:
+        if workers is not None:
+            raise ValueError("workers: give either the number of local workers or a Dask scheduler, not both")
+        return DaskExecutor(scheduler)
+    if workers is None:
+        workers = default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: {workers!r} is not allowed; allowed: a whole number >= 1")
+    if max_tasks is not None:
+        workers = max(1, min(workers, max_tasks))
+    if workers == 1:
+        return InlineExecutor()
+    return LocalProcessExecutor(workers)
+
+
+__all__ = ["DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers", "make_executor"]
