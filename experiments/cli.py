@@ -79,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--out", type=Path, default=None, help="output folder (default results/whatif/NAME)")
     whatif.add_argument("--no-figure", action="store_true", help="skip whatif.png")
     whatif.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid, Latin-hypercube or file design x replicates into a resumable Parquet dataset",
+        description="Run the sweep described by SPEC (TOML/YAML: [sweep] and [design]; see "
+        "experiments/data/sweeps/) on local processes or a Dask cluster; results stream to DIR/runs and "
+        "DIR/elements (Parquet) with DIR/manifest.json. An interrupted sweep continues with --resume.",
+    )
+    sweep.add_argument("spec", type=Path, help="the sweep spec file (TOML or YAML)")
+    sweep.add_argument("--out", type=Path, default=None, help="output folder (default results/sweeps/NAME)")
+    sweep.add_argument("--workers", type=_positive_int, default=None,
+                       help="local worker processes (default: every core; 1 runs in this process)")
+    sweep.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                       help="run on the Dask distributed cluster with this scheduler instead of local processes")
+    sweep.add_argument("--resume", action="store_true", help="continue the sweep already in --out (same spec)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -136,6 +152,20 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_sweep_spec, run_sweep
+
+    spec = load_sweep_spec(args.spec)
+    out: Path = args.out if args.out is not None else Path("results/sweeps") / spec.name
+    try:
+        result = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"coherence-sim: interrupted; finished chunks are kept in {out}: continue with --resume", file=sys.stderr)
+        return 130
+    print(result.summary())
+    return 0 if result.complete else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -144,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_case(args)
         if args.command == "whatif":
             return cmd_whatif(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
     except ValueError as exc:  # bad input: a clear message naming the field, no traceback
         print(f"coherence-sim: error: {exc}", file=sys.stderr)
         return 2

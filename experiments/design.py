@@ -155,7 +155,10 @@ def _as_range(key: str, v: Range | Mapping[str, Any]) -> Range:
         d = dict(v)
         low, high = d.get("low"), d.get("high")
         if low is None or high is None:
-            dlow, dhigh = parameter_range(key)
+            try:
+                dlow, dhigh = parameter_range(key)
+            except ValueError as exc:
+                raise ValueError(f"design.factors.{exc}") from None
             low = dlow if low is None else low
             high = dhigh if high is None else high
         r = Range(low=low, high=high, integer=bool(d.get("integer", False)), scale=d.get("scale") or "linear")

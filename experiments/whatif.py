@@ -7,7 +7,11 @@ capacity assignment ``order[r % K]`` (experiments/runner.py), and the model draw
 from its own random stream (docs/ODD.md section 4.9). A replicate's difference
 ``counterfactual - baseline`` is therefore paired: what the change did to the same district
 history, not the gap between two unrelated samples. A what-if that changes nothing gives
-differences of exactly zero.
+differences of exactly zero. The pairing is not perfect: each random stream serves all districts,
+so a change that alters how many draws one district makes (e.g. more decisions in Diamond) shifts
+later draws of the others, and untouched districts show small differences around zero. A change to
+the number of capacity assignments (giving every capacity) also unpairs the assignments; the
+provenance says so (``assignments_paired``).
 
 Statistics, per outcome and district (and per cell of Tables 2-5):
 
@@ -156,16 +160,19 @@ def load_whatif_library(path: str | Path | None = None) -> dict[str, WhatIfSpec]
 def _spec(e, where: str) -> WhatIfSpec:
     if not isinstance(e, dict):
         raise WhatIfLibraryError(f"{where}: expected a table")
-    unknown = sorted(set(e) - _ENTRY_KEYS)
-    if unknown:
-        raise WhatIfLibraryError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
-    for key in ("name", "question", "set"):
-        if key not in e:
-            raise WhatIfLibraryError(f"{where}.{key}: missing")
-    name, question, sets = e["name"], e["question"], e["set"]
+    if "name" not in e:
+        raise WhatIfLibraryError(f"{where}.name: missing")
+    name = e["name"]
     if not isinstance(name, str) or not _NAME.match(name):
         raise WhatIfLibraryError(f"{where}.name: {name!r} is not allowed: lower-case letters, digits and _, starting with a letter")
     where = f"{where} ({name})"
+    unknown = sorted(set(e) - _ENTRY_KEYS)
+    if unknown:
+        raise WhatIfLibraryError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+    for key in ("question", "set"):
+        if key not in e:
+            raise WhatIfLibraryError(f"{where}.{key}: missing")
+    question, sets = e["question"], e["set"]
     if not isinstance(question, str) or not question.strip() or "\n" in question.strip() or len(question) > 200:
         raise WhatIfLibraryError(f"{where}.question: needs one line of text (at most 200 characters)")
     if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and "=" in s for s in sets):
@@ -294,7 +301,7 @@ def _stats_dict(stats: Mapping[str, np.ndarray], idx) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class WhatIf:
     """A baseline and a counterfactual run with common random numbers, and their differences."""
 
@@ -306,6 +313,12 @@ class WhatIf:
     lines: tuple[str, ...] = ()
     note: str = ""
     _cache: dict = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"WhatIf(name={self.name!r}, question={self.question!r}, overrides={list(self.overrides)!r}, "
+            f"replicates={self.replicates}, seed={self.seed})"
+        )
 
     # --- shape ---------------------------------------------------------------------------------
     @property

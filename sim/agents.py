@@ -176,7 +176,7 @@ class District(Agent):
         m = self.model
         latency = int(m.rng_enact.poisson(self.mean_latency)) if self.mean_latency > 0 else 0
         m.pending[self.index, element] = True
-        m.state_changed()
+        m.state_changed(self.index, int(element))
         if latency == 0:
             self.enact(element, month, source, trigger, decider, month)
             return
@@ -216,7 +216,7 @@ class District(Agent):
         else:
             hlpp = m.hlpp_emphasis(d, month)
             base = P.p_depth_prior_experience if self.conditions.prior_experience else P.p_depth_no_prior
-            bottom_up = P.depth_from_practice * m.hlpp_share(d) if hlpp > 0 and P.depth_from_practice > 0 else 0.0
+            bottom_up = P.depth_from_practice * m.hlpp_share(d, month) if hlpp > 0 and P.depth_from_practice > 0 else 0.0
             p_depth = min(1.0, hlpp * (base + bottom_up))
             content = Content.PRINCIPLES if u[2] < p_depth else Content.SIGNATURE
         # Pre-K on the team and pre-K still existing -> continuity (lines 1003-1015, 1196-1210).

@@ -133,12 +133,29 @@ class CoherenceModel(Model):
     # --- helpers used by agents -------------------------------------------------------------
     def refresh_gates(self, district: District) -> None:
         self.gate[district.index] = district.gates()
-        self.state_changed()
+        if self._mult is not None:
+            for e in range(_E):
+                self._update_mult(district.index, e)
 
-    def state_changed(self) -> None:
-        """Invalidate the cached hazards after an event changed their inputs."""
+    def _update_mult(self, d: int, e: int) -> None:
+        """Recompute the event-driven hazard multiplier of one district-element: need x gate x
+        capacity x repeat, or 0 while a decision is pending (section 7.2 of docs/ODD.md)."""
+        P = self.params
+        if self.pending[d, e]:
+            v = 0.0
+        else:
+            v = self.need[d, e] * self.gate[d, e]
+            if self.capacity[d, e] == Capacity.DID_NOT_EXIST:
+                v *= P.hazard_did_not_exist
+            if self.first_month[d, e] >= 0:
+                v *= P.repeat_change_factor
+        self._mult[d, e] = v
         self._p_change = None
-        self._mult = None
+
+    def state_changed(self, d: int, e: int) -> None:
+        """Element ``e`` of district ``d`` changed state (pending, changed): update cached hazards."""
+        if self._mult is not None:
+            self._update_mult(d, e)
 
     def _refresh_agendas(self) -> None:
         self._agenda = [(d, l) for d in self.district_list for l in d.leaders if l.competing]
@@ -185,15 +202,16 @@ class CoherenceModel(Model):
         t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
         return min(t, 0.95)
 
-    def hlpp_share(self, d: int) -> float:
-        """Share of the district's active teachers practising the HLPPs (as of last month)."""
-        pop = self.teacher_pop
-        if pop.months_done == 0:
+    def hlpp_share(self, d: int, month: int) -> float:
+        """Share of the district's active teachers practising the HLPPs at the end of the previous
+        school year: what district leaders have seen of classroom uptake (assumed; lines 444-460)."""
+        year = school_year(month)
+        if year == 1:
             return 0.0
-        if self._hlpp_cache is None or self._hlpp_cache[0] != pop.months_done:
-            counts = pop.district_counts()
+        if self._hlpp_cache is None or self._hlpp_cache[0] != year:
+            counts = self.teacher_pop.district_counts(12 * (year - 1) - 1)
             n = counts.sum(axis=1)
-            self._hlpp_cache = (pop.months_done, np.where(n > 0, counts[:, Practice.HLPP] / np.maximum(n, 1), 0.0))
+            self._hlpp_cache = (year, np.where(n > 0, counts[:, Practice.HLPP] / np.maximum(n, 1), 0.0))
         return float(self._hlpp_cache[1][d])
 
     def record_change(self, d: int, rec: ChangeRecord) -> None:
@@ -215,7 +233,7 @@ class CoherenceModel(Model):
             self.content[d, e, Content.SIGNATURE] = True
         self.pending[d, e] = False
         self.changes.append(rec)
-        self.state_changed()
+        self.state_changed(d, e)
         self._update_link_candidates(d, e)
         if e == _TL:
             self._tl_version += 1
@@ -274,11 +292,10 @@ class CoherenceModel(Model):
         if self._p_change is None or self._p_change_key != key:
             P = self.params
             if self._mult is None:
-                mult = self.need * self.gate
-                mult[self.capacity == Capacity.DID_NOT_EXIST] *= P.hazard_did_not_exist
-                mult[self.first_month >= 0] *= P.repeat_change_factor
-                mult[self.pending] = 0.0
-                self._mult = mult
+                self._mult = np.empty_like(self.need)
+                for d in range(self.n_districts):
+                    for e in range(_E):
+                        self._update_mult(d, e)
             ready = self.readiness / (self.readiness + P.readiness_half)
             self._p_change = -np.expm1(ready * self._mult * (-P.change_rate * (1.0 - turb) * momentum))
             self._p_change_key = key
@@ -355,19 +372,21 @@ class CoherenceModel(Model):
         self.teacher_pop.step(month, *hazards)
 
     def _teacher_probabilities(self, turb: float, team: bool, slo: bool, hlpp_on: tuple[bool, ...]):
+        """Monthly probability of each move per (district, pre-K?, on team?) group."""
         P = self.params
-        D = self.n_districts
-        stay = np.ones((D, 2, 2))  # (district, pre-K?, on team?)
         tl_on = self.content[:, _TL, Content.SIGNATURE]
         # District teacher learning reaches teachers once changed with the provider's content;
         # pre-K teachers only if that change included pre-K.
-        reach = np.stack([tl_on, tl_on & self.prek_included[:, _TL]], axis=1)
-        stay *= np.where(reach, 1.0 - P.teacher_uptake_district, 1.0)[:, :, None]
-        if team:
-            stay[:, :, 1] *= 1.0 - P.teacher_uptake_team
+        q_tl = 1.0 - P.teacher_uptake_district
+        stay_k3 = np.where(tl_on, q_tl, 1.0)
+        stay_prek = np.where(tl_on & self.prek_included[:, _TL], q_tl, 1.0)
         if slo:
-            stay *= 1.0 - P.teacher_uptake_district
-        p_first = (1.0 - stay.reshape(-1)) * (1.0 - turb)
+            stay_k3 = stay_k3 * q_tl
+            stay_prek = stay_prek * q_tl
+        q_team = (1.0 - P.teacher_uptake_team) if team else 1.0
+        # group order within a district: (K-3, off team), (K-3, team), (pre-K, off), (pre-K, team)
+        stay = np.column_stack([stay_k3, stay_k3 * q_team, stay_prek, stay_prek * q_team]).ravel()
+        p_first = (1.0 - stay) * (1.0 - turb)
         deep = np.repeat(self.content[:, _TL, Content.PRINCIPLES] | np.array(hlpp_on), GROUPS_PER_DISTRICT)
         return p_first, p_first * deep
 

@@ -104,7 +104,7 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "depth_from_practice", "probability per unit share", 0.0, 1.0, 0.3,
         "assumed. Teachers' uptake of the HLPPs supports district-level principles (lines 444-460)",
-        "Added probability of a principles-depth change per unit share of teachers practising the HLPPs.",
+        "Added probability of a principles-depth change per unit share of the district's teachers practising the HLPPs at the end of the previous school year.",
     ),
     # --- Leadership -----------------------------------------------------------------------
     ParameterSpec(

@@ -10,9 +10,11 @@ of each move; a teacher's path follows from her own fixed random thresholds:
 
 where ``L_g`` is the group's cumulative hazard ``sum(-log(1 - p_g))`` and ``E1_i, E2_i`` are
 independent Exp(1) draws made once per teacher. This is exactly the monthly Bernoulli process
-(each month she moves with probability ``p_g``) with every random number drawn up front, so a month
-costs a handful of vectorised comparisons whatever the number of teachers (issue 2's speed target
-with hundreds of teachers per district).
+(each month she moves with probability ``p_g``) with every random number drawn up front. A month
+only records the groups' hazards; the teachers' moves are worked out lazily, in one vectorised
+pass over all months since the last query (when a district's HLPP share is needed, or at the end),
+so the cost does not grow with the number of teachers times months (issue 2's speed target with
+hundreds of teachers per district).
 """
 
 from __future__ import annotations
@@ -53,36 +55,56 @@ class TeacherPopulation:
         self.group = self.district * GROUPS_PER_DISTRICT + 2 * (self.band == GradeBand.PREK) + self.team
         self.n_groups = D * GROUPS_PER_DISTRICT
         self.thresholds = rng.standard_exponential((2, len(self.band)))
-        # Cumulative hazards per group, at the end of the last simulated month.
-        self.cum1 = np.zeros(self.n_groups)
-        self.cum2 = np.zeros(self.n_groups)
-        # Month of each teacher's first and second move (_NEVER: not yet), and the group's second
-        # cumulative hazard when she made her first move.
+        # Cumulative hazards per group: row m + 1 is the value at the end of month m (row 0: start).
+        self.cum1 = np.zeros((horizon + 1, self.n_groups))
+        self.cum2 = np.zeros((horizon + 1, self.n_groups))
+        # Month of each teacher's first and second move (_NEVER: not yet), worked out lazily.
         self.m1 = np.full(len(self.band), _NEVER, dtype=np.int64)
         self.m2 = np.full(len(self.band), _NEVER, dtype=np.int64)
-        self._base2 = np.full(len(self.band), np.inf)
-        self.months_done = 0
+        self.months_done = 0  # months whose hazards are recorded
+        self._resolved = 0  # months whose moves are worked out into m1, m2
 
     def __len__(self) -> int:
         return len(self.band)
 
     def step(self, month: int, lam1: np.ndarray, lam2: np.ndarray) -> None:
-        """Apply month ``month``'s hazards ``-log(1 - p)`` of each move, per group."""
+        """Record month ``month``'s hazards ``-log(1 - p)`` of each move, per group."""
+        self.cum1[month + 1] = self.cum1[month] + lam1
+        self.cum2[month + 1] = self.cum2[month] + lam2
         self.months_done = month + 1
-        if not (lam1.any() or lam2.any()):
+
+    def _resolve(self) -> None:
+        """Work out the moves of the months recorded since the last call (vectorised over teachers
+        and months: one pass however many months it covers)."""
+        a, b = self._resolved, self.months_done
+        if a >= b:
             return
+        n, G = b - a, self.n_groups
         g = self.group
-        self.cum1 += lam1
-        self.cum2 += lam2
-        # Second moves first: only teachers who reached Counting Collections in an earlier month.
-        waiting = self.m2 == _NEVER
-        second = waiting & (self.cum2[g] - self._base2 >= self.thresholds[1])
-        self.m2[second] = month
-        first = (self.m1 == _NEVER) & (self.cum1[g] >= self.thresholds[0])
-        self.m1[first] = month
-        self._base2[first] = self.cum2[g[first]]
+        offsets = np.arange(G) * (max(self.cum1[b].max(), self.cum2[b].max()) + 1.0)
+        gn = g * n
+        # First moves: the first month m in [a, b) with cum1[m + 1] >= E1.
+        todo = self.m1 == _NEVER
+        if todo.any():
+            flat = (self.cum1[a + 1 : b + 1] + offsets).T.ravel()  # group-major, n months each
+            pos = np.searchsorted(flat, self.thresholds[0] + offsets[g]) - gn
+            hit = todo & (pos < n)
+            self.m1[hit] = a + pos[hit]
+        # Second moves: the first month after the first move with cum2[m + 1] >= cum2[m1 + 1] + E2.
+        # Months up to m1 never qualify (cum2 is non-decreasing), so searching [a, b) suffices.
+        todo = (self.m2 == _NEVER) & (self.m1 < b)
+        if todo.any():
+            idx = np.flatnonzero(todo)
+            gi = g[idx]
+            target = self.cum2[self.m1[idx] + 1, gi] + self.thresholds[1, idx]
+            flat = (self.cum2[a + 1 : b + 1] + offsets).T.ravel()
+            pos = np.searchsorted(flat, target + offsets[gi]) - gi * n
+            hit = pos < n
+            self.m2[idx[hit]] = a + pos[hit]
+        self._resolved = b
 
     def _move_months(self) -> tuple[np.ndarray, np.ndarray]:
+        self._resolve()
         return self.m1, self.m2
 
     def practices(self, month: int | None = None) -> np.ndarray:
@@ -91,6 +113,8 @@ class TeacherPopulation:
         if self.months_done == 0:
             return np.zeros(len(self.band), dtype=np.int8)
         m = self.months_done - 1 if month is None else month
+        if m >= self.months_done:
+            raise ValueError(f"month: {m} is not simulated yet (months done: {self.months_done})")
         m1, m2 = self._move_months()
         at = np.minimum(m, self.left_month)
         return ((m1 <= at).astype(np.int8) + (m2 <= at)).astype(np.int8)
