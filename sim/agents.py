@@ -62,7 +62,7 @@ class Leader(Agent):
         (assumed; turnover during the initiative, lines 599-601)."""
         model = self.model
         month = month_of_time(model.time)
-        buy_in = self.spec.buy_in if self.agenda else float(model.rng_turnover.uniform(0.3, 1.0))
+        buy_in = self.spec.buy_in if self.agenda else float(self.district.stream.uniform(0.3, 1.0))
         new = self.district.replace_leader(self, buy_in)
         model.leader_replaced(self, new, month)
 
@@ -99,6 +99,7 @@ class District(Agent):
         self.conditions = conditions
         self.name = conditions.name
         self.index = index
+        self.stream: np.random.Generator = model.district_streams[index]  # this district's random numbers
         self.has_prek = conditions.has_prek
         self.leaders: list[Leader] = [Leader(model, self, s) for s in conditions.leaders]
         # Size (lines 1280-1302): decisions pass through more bureaucracy in larger districts.
@@ -174,7 +175,7 @@ class District(Agent):
     def decide(self, element: Element, month: int, source: str, trigger: str, decider: Leader) -> None:
         """A decision to change ``element``; enacted now or after the district's latency."""
         m = self.model
-        latency = int(m.rng_enact.poisson(self.mean_latency)) if self.mean_latency > 0 else 0
+        latency = int(self.stream.poisson(self.mean_latency)) if self.mean_latency > 0 else 0
         m.pending[self.index, element] = True
         m.state_changed(self.index, int(element))
         if latency == 0:
@@ -193,7 +194,7 @@ class District(Agent):
         P = m.params
         d, e = self.index, int(element)
         decider = self.current(decider)
-        u = m.rng_enact.random(4)
+        u = self.stream.random(4)
         cap = Capacity(int(m.capacity[d, e]))
         # Capacity -> substantiveness (Table 3, lines 1111-1129).
         p_transform = (P.p_transform_did_not_exist, P.p_transform_emergent, P.p_transform_established)[cap]

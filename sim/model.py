@@ -38,16 +38,17 @@ class CoherenceModel(Model):
         self.params = P = parameters if parameters is not None else Parameters()
         self.program = conditions.program
         self.horizon = H = conditions.horizon_months
-        # Separate streams, so a change in one mechanism does not shift the random numbers of the
-        # others (common random numbers for what-ifs): monthly decisions draw a fixed number of
-        # uniforms from ``rng_decide``; each change draws from ``rng_enact``; ``rng_aux`` first
-        # draws every teacher's thresholds and every leader's turnover time (fixed counts), then
-        # serves links and replacements.
-        self.rng_decide = self.rng
-        self.rng_enact, self.rng_aux = self.rng.spawn(2)
-        self.rng_teach = self.rng_turnover = self.rng_link = self.rng_aux
-
+        # Separate streams, so that changing one district or mechanism shifts the random numbers of
+        # as few others as possible (common random numbers for what-ifs):
+        # - ``rng_decide`` (the model's own): one fixed-size block of uniforms per month (change hits);
+        # - one stream per district (``District.stream``): first, at initialisation, its teachers'
+        #   thresholds and its leaders' turnover months (fixed counts); then everything whose count
+        #   depends on what happened in that district (deciders, enactments, latency, links, its
+        #   competing agenda, successors). A what-if that changes one district leaves the others'
+        #   random numbers untouched.
         D = self.n_districts = len(conditions.districts)
+        self.rng_decide = self.rng
+        self.district_streams = self.rng.spawn(D)
         self._turbulence = [self._turbulence_at(m) for m in range(H)]
         # Element state (district x element).
         self.capacity0 = np.array([[int(c) for c in d.capacity] for d in conditions.districts], dtype=np.int8)
@@ -69,7 +70,7 @@ class CoherenceModel(Model):
         self.event_log: list[EventRecord] = []
         self.month_activity = (False, False)  # (team reached, SLO for teachers) this month
 
-        self.teacher_pop = TeacherPopulation(conditions.districts, H, self.rng_teach)
+        self.teacher_pop = TeacherPopulation(conditions.districts, H, self.district_streams)
         self._teacher_agents: AgentSet | None = None
 
         # Agents.
@@ -160,12 +161,12 @@ class CoherenceModel(Model):
     def _refresh_agendas(self) -> None:
         self._agenda = [(d, l) for d in self.district_list for l in d.leaders if l.competing]
 
-    def schedule_turnover(self, leader: Leader, from_month: int) -> None:
+    def schedule_turnover(self, leader: Leader, from_month: int, rng: np.random.Generator | None = None) -> None:
         """Draw when ``leader`` leaves (a Mesa event), if within the horizon."""
         h = self._turnover_hazard[from_month:]
         if not len(h) or not h.any():
             return
-        hit = np.flatnonzero(self.rng_turnover.random(len(h)) < h)
+        hit = np.flatnonzero((rng if rng is not None else leader.district.stream).random(len(h)) < h)
         if len(hit):
             self.schedule_event(leader.leave, at=from_month + int(hit[0]) + TURNOVER_OFFSET)
 
@@ -177,7 +178,7 @@ class CoherenceModel(Model):
         self._refresh_agendas()
         self.log_event(month, old.district.name, "leader_turnover", f"{old.role} replaced (new buy-in {new.buy_in:.2f})")
         if month + 1 < self.horizon:
-            self.schedule_turnover(new, month + 1)
+            self.schedule_turnover(new, month + 1, old.district.stream)
 
     def expose(self, amount: np.ndarray) -> None:
         """Provider exposure reaches every district's team; turbulence (COVID, closings, turnover,
@@ -302,13 +303,13 @@ class CoherenceModel(Model):
         hits = np.flatnonzero(self.rng_decide.random(self._p_change.shape) < self._p_change)
         if not len(hits):
             return
-        u_dec = self.rng_decide.random(len(hits)).tolist()
         trigger = self.provider.last_activity if momentum == 1.0 else "the district's own sustainability plan"
-        for flat, ud in zip(hits.tolist(), u_dec):
+        for flat in hits.tolist():
             d, e = divmod(flat, _E)
             district = self.district_list[d]
             element = Element(e)
-            district.decide(element, month, SOURCE_INITIATIVE, trigger, district.choose_decider(element, ud))
+            decider = district.choose_decider(element, district.stream.random())
+            district.decide(element, month, SOURCE_INITIATIVE, trigger, decider)
 
     def _competing_agendas(self, month: int, turb: float) -> None:
         """An authority holder's own agenda changes its elements (lines 832-868, 1270-1278)."""
@@ -317,7 +318,7 @@ class CoherenceModel(Model):
         h_again = -np.expm1(-P.competing_agenda_rate * P.repeat_change_factor * (1.0 - turb))
         for district, leader in self._agenda:
             d = district.index
-            u = self.rng_decide.random(len(leader.agenda_elements)).tolist()
+            u = district.stream.random(len(leader.agenda_elements)).tolist()
             for e, ue in zip(leader.agenda_elements, u):
                 if self.pending[d, e]:
                     continue
@@ -331,16 +332,20 @@ class CoherenceModel(Model):
         if not self._link_candidates:
             return
         if self._link_arrays is None:
-            keys = list(self._link_candidates)
+            keys = sorted(self._link_candidates)  # grouped by district
             cr = self.created
             mult = np.array([self.params.link_did_not_exist if (cr[d, a] or cr[d, b]) else 1.0 for d, a, b in keys])
-            self._link_arrays = (keys, mult)
+            per_district = np.bincount([k[0] for k in keys], minlength=self.n_districts).tolist()
+            self._link_arrays = (keys, mult, per_district)
             self._link_p_key = None
-        keys, mult = self._link_arrays
+        keys, mult, per_district = self._link_arrays
         if self._link_p_key != turb:
             self._link_p = -np.expm1(-(self.params.link_rate * (1.0 - turb)) * mult)
             self._link_p_key = turb
-        new = np.flatnonzero(self.rng_link.random(len(keys)) < self._link_p)
+        # Each district's uniforms come from its own stream.
+        streams = self.district_streams
+        u = np.concatenate([streams[d].random(n) for d, n in enumerate(per_district) if n])
+        new = np.flatnonzero(u < self._link_p)
         if not len(new):
             return
         for i in new.tolist():

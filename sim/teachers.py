@@ -33,7 +33,14 @@ _NEVER = np.iinfo(np.int32).max
 class TeacherPopulation:
     """Teachers of all districts: identity arrays, thresholds, and per-group cumulative hazards."""
 
-    def __init__(self, districts: Sequence[DistrictConditions], horizon: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        districts: Sequence[DistrictConditions],
+        horizon: int,
+        rng: np.random.Generator | Sequence[np.random.Generator],
+    ):
+        """``rng``: one generator, or one per district (each district's thresholds then come from its
+        own stream, so changing one district leaves the others' teachers untouched)."""
         bands, dist, team = [], [], []
         for i, dc in enumerate(districts):
             n = dc.n_teachers
@@ -54,7 +61,14 @@ class TeacherPopulation:
         self.left_month = np.full(len(self.band), _NEVER, dtype=np.int64)
         self.group = self.district * GROUPS_PER_DISTRICT + 2 * (self.band == GradeBand.PREK) + self.team
         self.n_groups = D * GROUPS_PER_DISTRICT
-        self.thresholds = rng.standard_exponential((2, len(self.band)))
+        if isinstance(rng, np.random.Generator):
+            self.thresholds = rng.standard_exponential((2, len(self.band)))
+        else:
+            if len(rng) != D:
+                raise ValueError(f"rng: needs one generator per district ({D}), got {len(rng)}")
+            self.thresholds = np.concatenate(
+                [r.standard_exponential((2, dc.n_teachers)) for r, dc in zip(rng, districts)], axis=1
+            )
         # Cumulative hazards per group: row m + 1 is the value at the end of month m (row 0: start).
         self.cum1 = np.zeros((horizon + 1, self.n_groups))
         self.cum2 = np.zeros((horizon + 1, self.n_groups))
