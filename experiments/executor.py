@@ -146,9 +146,13 @@ class DaskExecutor:
             self._client, self._own = Client(scheduler, timeout=timeout, set_as_default=False), True
         else:
             raise ValueError(f"scheduler: expected an address like tcp://127.0.0.1:8786 or a distributed.Client, got {type(scheduler).__name__}")
+        from distributed import as_completed
+
         self.address = self._client.scheduler.address
         self._session = uuid.uuid4().hex[:8]
         self._futures: set = set()
+        # completion order via this client's loop (distributed.wait would need a default client)
+        self._completed = as_completed(loop=self._client.loop, raise_errors=False)
 
     @property
     def workers(self) -> int:
@@ -165,12 +169,13 @@ class DaskExecutor:
         k = f"{key or 'task'}-{self._session}-{uuid.uuid4().hex[:8]}"
         fut = self._client.submit(fn, arg, key=k, pure=False)
         self._futures.add(fut)
+        self._completed.add(fut)
         return fut
 
     def wait_first(self, futures: Iterable[Any]) -> set:
-        from distributed import wait
-
-        done = set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        """Block until at least one submitted future is done; return every one done by then."""
+        done = {next(self._completed)}
+        done.update(self._completed.next_batch(block=False))
         self._futures -= done
         return done
 

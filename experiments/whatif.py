@@ -3,15 +3,14 @@
 A what-if is a set of dotted overrides (the same ``KEY=VALUE`` keys as scenario files and
 ``--set``) applied to a base scenario (default: the four-district case). Both arms run the same
 replicates with the same seeds: replicate ``r`` of either arm uses ``run_seed(seed, 0, r)`` and
-capacity assignment ``order[r % K]`` (experiments/runner.py), and the model draws each process
-from its own random stream (docs/ODD.md section 4.9). A replicate's difference
+capacity assignment ``order[r % K]`` (experiments/runner.py), and the model gives each district
+its own random stream (docs/ODD.md section 4.9). A replicate's difference
 ``counterfactual - baseline`` is therefore paired: what the change did to the same district
 history, not the gap between two unrelated samples. A what-if that changes nothing gives
-differences of exactly zero. The pairing is not perfect: each random stream serves all districts,
-so a change that alters how many draws one district makes (e.g. more decisions in Diamond) shifts
-later draws of the others, and untouched districts show small differences around zero. A change to
-the number of capacity assignments (giving every capacity) also unpairs the assignments; the
-provenance says so (``assignments_paired``).
+differences of exactly zero, and a what-if that changes one district leaves the others' runs
+exactly as they were (their differences are exactly zero). A change to the number of capacity
+assignments (giving every capacity) unpairs the assignments; the provenance says so
+(``assignments_paired``).
 
 Statistics, per outcome and district (and per cell of Tables 2-5):
 

@@ -157,12 +157,21 @@ def test_null_whatif_differs_by_exactly_zero(base):
 
 
 # --- known directions --------------------------------------------------------------------------------
-def test_diamond_led_with_authority_is_more_consistent(diamond_authority):
-    # Lines 1263-1278: a lead with positional authority who is on board makes consistent change.
-    # At 80 replicates the effect (about +0.06) has a 90% interval of about +-0.035.
-    r = _row(diamond_authority, "share_consistent", "Diamond")
-    assert r.mean_p05 > 0, r
+def test_diamond_led_with_authority_and_buy_in_is_more_consistent():
+    # Lines 1263-1278: a lead with positional authority who is on board, with no authority holder
+    # pushing a competing agenda, makes consistent change. Effect about +0.45 at 60 replicates,
+    # 90% interval of the mean about +-0.04: stated tolerance, the interval lies above +0.2.
+    w = run_whatif(name="diamond_led_with_authority_and_no_agenda", replicates=60, seed=SEED)
+    r = _row(w, "share_consistent", "Diamond")
+    assert r.mean_p05 > 0.2, r
     assert r.difference == pytest.approx(r.counterfactual - r.baseline, abs=0.02)
+
+
+def test_authority_alone_does_not_lower_consistency(diamond_authority):
+    # Authority for the lead while the fluency agenda stays: in the model the effect is small
+    # (the agenda holder keeps making competing changes); it must not be negative.
+    r = _row(diamond_authority, "share_consistent", "Diamond")
+    assert r.mean_p95 > 0 and r.difference > -0.02, r
 
 
 def test_no_turbulence_means_more_and_earlier_change():
@@ -224,7 +233,7 @@ def test_json_figure_and_scenarios(diamond_authority, tmp_path):
 
 def test_undefined_outcomes_are_null_in_json(base):
     # Almost no change: many district shares are undefined (NaN) and must come out as null.
-    w = run_whatif(base, ["parameters.change_rate=0.005"], replicates=6, seed=1)
+    w = run_whatif(base, ["parameters.change_rate=0.005", "horizon_months=1"], replicates=6, seed=1)
     d = json.loads(json.dumps(w.to_dict(), allow_nan=False))
     cells = d["difference"]["outcomes"]["share_transformed"].values()
     assert any(c["n"] < 6 for c in cells)  # some replicates undefined in an arm
