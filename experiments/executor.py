@@ -3,14 +3,22 @@ cluster -- behind one small concurrent.futures-style interface, chosen by :func:
 
 * ``InlineExecutor`` (one worker): runs each chunk in the calling process. No start-up cost, and
   monkeypatches and debuggers see the work.
-* ``LocalProcessExecutor`` (the default, one process per core): ``ProcessPoolExecutor`` with the
-  **forkserver** start method, chosen deliberately: a sweep's parent process often has threads (a
-  Dask client's event loop, tqdm's monitor, a notebook kernel's), and ``fork`` of a threaded process
-  can deadlock the child (Python >= 3.12 warns about it; 3.14 made forkserver the default). Spawn
-  would re-import the model (about 2 s) in every worker; the forkserver imports it once
-  (``set_forkserver_preload``) and forks ready workers from there. The start method is set on a
-  context only: unlike ``mesa.batch_run`` nothing changes the process-wide default.
-  Workers ignore SIGINT, so Ctrl-C reaches only the parent, which stops cleanly.
+* ``LocalProcessExecutor`` (the default, one process per core): ``ProcessPoolExecutor`` on a start
+  method chosen deliberately (:func:`start_method`):
+
+  - ``fork`` when the parent runs no other Python thread (the CLI, a script): workers start at once
+    with the model already imported. The only other threads then are native pools whose libraries
+    handle fork themselves (OpenBLAS, jemalloc under pyarrow).
+  - ``forkserver`` otherwise (a Dask client's event loop, tqdm's monitor, a notebook kernel's
+    threads): ``fork`` of a threaded process can deadlock the child (Python >= 3.12 warns; 3.14 made
+    forkserver the default). The server imports the model once (``set_forkserver_preload``, about
+    2 s) and forks ready workers from there; spawn would pay that import in every worker.
+
+  ``COHERENCE_SIM_START_METHOD=fork|forkserver|spawn`` forces one. The method is set on a context
+  only: unlike ``mesa.batch_run`` nothing changes the process-wide default. As with any such pool,
+  a script that starts a sweep on worker processes needs the ``if __name__ == "__main__":`` guard
+  (forkserver and spawn re-import the main module in each worker). Workers ignore SIGINT, so
+  Ctrl-C reaches only the parent, which stops cleanly.
 * ``DaskExecutor`` (``scheduler="tcp://host:port"`` or a ``distributed.Client``): the same tasks on a
   Dask distributed cluster. Tasks of a lost worker are rescheduled by Dask; a task that still fails
   is resubmitted by the sweep.
@@ -31,6 +39,26 @@ from typing import Any
 
 IN_FLIGHT_PER_WORKER = 2
 WORKER_PRELOAD = ("experiments.sweep",)
+START_METHODS = ("fork", "forkserver", "spawn")
+START_METHOD_ENV = "COHERENCE_SIM_START_METHOD"
+
+
+def start_method() -> str:
+    """``fork`` if this process runs no other Python thread (on Linux), else ``forkserver``;
+    ``$COHERENCE_SIM_START_METHOD`` overrides."""
+    import multiprocessing
+    import sys
+    import threading
+
+    forced = os.environ.get(START_METHOD_ENV)
+    if forced:
+        if forced not in START_METHODS:
+            raise ValueError(f"{START_METHOD_ENV}: {forced!r} is not allowed; allowed: {', '.join(START_METHODS)}")
+        return forced
+    available = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and "fork" in available:
+        return "fork"
+    return "forkserver" if "forkserver" in available else "spawn"
 
 
 def default_workers() -> int:
@@ -81,9 +109,51 @@ class InlineExecutor:
         return "this process"
 
 
-def _init_worker() -> None:
+def _init_worker(parent_pid: int) -> None:
     # Ctrl-C goes to the whole foreground process group; only the parent should react to it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(parent_pid)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive the sweep's process (kill -9 of it): an orphaned worker would
+    wait for work forever (its siblings, or a forkserver kept alive by the workers themselves,
+    hold the task queue open). A daemon thread waits for the parent's exit (a pidfd on Linux,
+    else polling) and ends the worker; with fork, PR_SET_PDEATHSIG does it at once as well."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux") and os.getppid() == parent_pid:
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    try:
+        pidfd = os.pidfd_open(parent_pid) if hasattr(os, "pidfd_open") else None
+    except ProcessLookupError:
+        os._exit(1)  # the parent is already gone
+    except OSError:
+        pidfd = None
+
+    def watch() -> None:
+        import select
+        import time
+
+        if pidfd is not None:
+            select.select([pidfd], [], [])  # readable once the parent has exited
+            os._exit(1)
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class LocalProcessExecutor:
@@ -92,17 +162,20 @@ class LocalProcessExecutor:
     kind = "processes"
 
     def __init__(self, workers: int, preload: Iterable[str] = WORKER_PRELOAD) -> None:
-        import multiprocessing
-
         if workers < 1:
             raise ValueError(f"workers: {workers!r} must be >= 1")
         self.workers = int(workers)
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(list(preload))
+        self._preload = list(preload)
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=_init_worker)
+        import multiprocessing
+
+        self.start_method = start_method()  # chosen again on a restart: threads may have appeared
+        ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(self._preload)
+        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),))
 
     @property
     def max_in_flight(self) -> int:
@@ -127,7 +200,7 @@ class LocalProcessExecutor:
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
     def describe(self) -> str:
-        return f"{self.workers} local processes"
+        return f"{self.workers} local processes ({self.start_method})"
 
 
 class DaskExecutor:
@@ -135,7 +208,7 @@ class DaskExecutor:
 
     kind = "dask"
 
-    def __init__(self, scheduler: Any, timeout: str = "20s") -> None:
+    def __init__(self, scheduler: Any, timeout: str = "10s") -> None:
         from distributed import Client
 
         if isinstance(scheduler, Client):
@@ -143,7 +216,10 @@ class DaskExecutor:
         elif isinstance(scheduler, str):
             if "://" not in scheduler:
                 raise ValueError(f"--scheduler: {scheduler!r} is not a scheduler address; expected e.g. tcp://127.0.0.1:8786")
-            self._client, self._own = Client(scheduler, timeout=timeout, set_as_default=False), True
+            try:
+                self._client, self._own = Client(scheduler, timeout=timeout, set_as_default=False), True
+            except OSError as exc:
+                raise OSError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from None
         else:
             raise ValueError(f"scheduler: expected an address like tcp://127.0.0.1:8786 or a distributed.Client, got {type(scheduler).__name__}")
         from distributed import as_completed
@@ -151,15 +227,23 @@ class DaskExecutor:
         self.address = self._client.scheduler.address
         self._session = uuid.uuid4().hex[:8]
         self._futures: set = set()
+        self._nthreads, self._nthreads_at = 1, float("-inf")
         # completion order via this client's loop (distributed.wait would need a default client)
         self._completed = as_completed(loop=self._client.loop, raise_errors=False)
 
     @property
     def workers(self) -> int:
-        try:
-            return max(0, sum(self._client.nthreads().values()))
-        except Exception:  # noqa: BLE001 - a transient scheduler hiccup: fall back to one
-            return 1
+        """Worker threads of the cluster now (asked at most once a second: clusters scale)."""
+        import time
+
+        now = time.monotonic()
+        if now - self._nthreads_at > 1.0:
+            try:
+                self._nthreads = max(0, sum(self._client.nthreads().values()))
+            except Exception:  # noqa: BLE001 - a transient scheduler hiccup: keep the last count
+                pass
+            self._nthreads_at = now
+        return self._nthreads
 
     @property
     def max_in_flight(self) -> int:

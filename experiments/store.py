@@ -174,7 +174,8 @@ class SweepStore:
         m["completed"] = {str(k): m["completed"][k] for k in sorted(m.get("completed", {}), key=int)}
         tmp = self.root / f".{MANIFEST}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(m, fh, indent=1, allow_nan=False, default=str)
+            # indented while small; compact for sweeps of many chunks (it is rewritten after each one)
+            json.dump(m, fh, indent=1 if len(m["completed"]) < 1000 else None, allow_nan=False, default=str)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.root / MANIFEST)
@@ -276,6 +277,24 @@ def _fsync_dir(p: Path) -> None:
         os.close(fd)
 
 
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a forked worker: close (never unlock) the parent's lock descriptors, so that the lock
+    goes with the parent alone."""
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 def _lock(root: Path) -> int | None:
     try:
         import fcntl
@@ -287,12 +306,14 @@ def _lock(root: Path) -> int | None:
     except OSError:
         os.close(fd)
         raise ValueError(f"--out {root}: another sweep is writing into this folder; wait for it or choose another folder") from None
+    _HELD_LOCKS.add(fd)
     return fd
 
 
 def _unlock(fd: int | None) -> None:
     if fd is None:
         return
+    _HELD_LOCKS.discard(fd)
     try:
         import fcntl
 

@@ -13,6 +13,10 @@ Python API (the CLI's ``coherence-sim sweep SPEC`` calls exactly these)::
     # a design made elsewhere (e.g. SALib), columns named by dotted scenario keys:
     result = run_design(default_scenario(), design_df, replicates=4, seed=1, out_dir="results/sobol")
 
+A script that runs a sweep on local worker processes needs the usual
+``if __name__ == "__main__":`` guard (workers started by forkserver re-import the main module);
+the CLI and notebooks need nothing.
+
 Seeds: run (design point ``i``, replicate ``r``) goes through ``experiments.runner.run_replicates``,
 the one place mapping (root seed, design point, replicate) to a seed
 (``SeedSequence(seed, spawn_key=(i, r))``) and a starting-capacity assignment. Numbers therefore do
@@ -45,7 +49,6 @@ Tables (see :func:`load_results`):
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import time
@@ -828,8 +831,13 @@ def run_sweep(
         "provenance": provenance(scenario_hash=plan.base_hash, plan_hash=plan.plan_hash),
         "sessions": [session],
     }
-    store = SweepStore.open(out, manifest, resume=resume)
-    executor = None
+    # a Dask cluster is reached before the output folder is touched: a wrong address leaves nothing behind
+    executor = _make_executor(workers, scheduler, plan.n_chunks) if scheduler is not None else None
+    try:
+        store = SweepStore.open(out, manifest, resume=resume)
+    except BaseException:
+        _close(executor, cancel=False)
+        raise
     t0 = time.perf_counter()
     runs_session = 0
     failed: dict[int, str] = {}
@@ -841,7 +849,8 @@ def run_sweep(
         todo = deque(c for c in range(plan.n_chunks) if c not in done)
         if todo:
             schema = runs_schema(plan)
-            executor = _make_executor(workers, scheduler, len(todo))
+            if executor is None:
+                executor = _make_executor(workers, None, len(todo))
             session["executor"] = executor.describe()
             attempts: dict[int, int] = {}
             total = sum(len(plan.runs_of_chunk(c)) for c in todo)
@@ -849,11 +858,19 @@ def run_sweep(
             with progress_bar(total, desc, quiet=quiet) as progress:
                 inflight: dict[Any, int] = {}
                 while todo or inflight:
+                    lost = False
                     while todo and len(inflight) < executor.max_in_flight:
                         c = todo.popleft()
-                        inflight[executor.submit(run_chunk, plan.task(c), key=f"coherence-sweep-{c:06d}")] = c
-                    finished = executor.wait_first(list(inflight))
-                    lost = False
+                        try:
+                            fut = executor.submit(run_chunk, plan.task(c), key=f"coherence-sweep-{c:06d}")
+                        except Exception as exc:  # a pool broken by a dead worker refuses new work
+                            if not executor.is_lost_worker(exc):
+                                raise
+                            todo.appendleft(c)
+                            lost = True
+                            break
+                        inflight[fut] = c
+                    finished = set() if lost else executor.wait_first(list(inflight))
                     for fut in finished:
                         c = inflight.pop(fut)
                         exc = fut.exception()
@@ -876,8 +893,13 @@ def run_sweep(
                             if exc is None:
                                 runs_session += _store_chunk(store, plan, schema, c, fut.result(), attempts.get(c, 0) + 1)
                                 progress(runs_session, total)
-                            else:
+                                continue
+                            # which chunk killed the worker is unknown: each one in flight counts an attempt
+                            attempts[c] = attempts.get(c, 0) + 1
+                            if attempts[c] < MAX_ATTEMPTS:
                                 todo.appendleft(c)
+                            else:
+                                failed[c] = f"{type(exc).__name__}: {exc}"[:2000]
                         inflight.clear()
                         executor.restart()
         info = store.completed_info()

@@ -182,9 +182,15 @@ def _check_tables(runs: pd.DataFrame, elements: pd.DataFrame, plan) -> None:
     assert set(elements["element"]) == set(Element.keys())
 
 
-def test_same_numbers_for_1_and_2_workers_dask_and_any_chunking(tmp_path):
+@pytest.fixture(scope="module")
+def dask_cluster():
     from distributed import LocalCluster
 
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster
+
+
+def test_same_numbers_for_1_and_2_workers_dask_and_any_chunking(tmp_path, dask_cluster):
     plan = plan_sweep(grid_spec(tmp_path, replicates=5, chunk_size=3))
     ref = run_sweep(plan, tmp_path / "w1", workers=1, quiet=True)
     assert ref.complete and ref.runs_done == 20 and ref.n_errors == 0
@@ -200,13 +206,12 @@ def test_same_numbers_for_1_and_2_workers_dask_and_any_chunking(tmp_path):
     assert row["share_transformed"] == res.overall_outcomes()["share_transformed"]
 
     two = run_sweep(plan, tmp_path / "w2", workers=2, quiet=True)
-    assert two.complete and two.executor == "2 local processes"
+    assert two.complete and two.executor.startswith("2 local processes")
     r2, e2 = two.load()
     pdt.assert_frame_equal(r2, runs)
     pdt.assert_frame_equal(e2, elements)
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        dask = run_sweep(plan, tmp_path / "dask", scheduler=cluster.scheduler_address, quiet=True)
+    dask = run_sweep(plan, tmp_path / "dask", scheduler=dask_cluster.scheduler_address, quiet=True)
     assert dask.complete and dask.executor.startswith("Dask cluster")
     r3, e3 = dask.load()
     pdt.assert_frame_equal(r3, runs)
@@ -276,9 +281,10 @@ def test_resume_after_kill_9_equals_an_uninterrupted_sweep(tmp_path):
     spec = write(tmp_path, text)  # 6 design points x 30 replicates = 180 runs in 45 chunks
     plan = plan_sweep(spec)
     out = tmp_path / "killed"
+    env = {k: v for k, v in os.environ.items() if k != "COHERENCE_SIM_START_METHOD"}  # the CLI forks its workers (in-process tests here use forkserver: threads)
     proc = subprocess.Popen(
         [sys.executable, "-m", "experiments.cli", "sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env,
     )
     done_at_kill = 0
     try:
@@ -313,6 +319,78 @@ def test_resume_after_kill_9_equals_an_uninterrupted_sweep(tmp_path):
     pdt.assert_frame_equal(elements, ref_elements)
     m = json.loads((out / "manifest.json").read_text())
     assert m["status"] == "complete" and len(m["sessions"]) == 2 and m["sessions"][1]["resume"] is True
+
+
+def test_a_lost_local_worker_is_replaced_and_its_chunks_run_again(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    import threading
+
+    text = GRID.format(replicates=30, seed=12, chunk_size=4)
+    plan = plan_sweep(write(tmp_path, text))  # 4 design points x 30 replicates = 120 runs in 30 chunks
+    out = tmp_path / "lost"
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        me = psutil.Process()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                done = len(json.loads((out / "manifest.json").read_text())["completed"])
+            except (OSError, ValueError, KeyError):
+                done = 0
+            if done >= 1:
+                # this thread makes the process multi-threaded, so the pool forks its workers from a
+                # forkserver: they are the server's children
+                workers = [k for k in me.children(recursive=True) if k.ppid() != me.pid and "forkserver" in " ".join(k.cmdline())]
+                if workers:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed.append(workers[0].pid)
+                    return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    result = run_sweep(plan, out, workers=2, quiet=True)
+    killer.join()
+    assert killed and result.complete and result.n_errors == 0
+    info = json.loads((out / "manifest.json").read_text())["completed"]
+    assert any(v["attempt"] > 1 for v in info.values())  # the lost chunk was submitted again
+    ref = run_sweep(plan, tmp_path / "ref", workers=1, quiet=True)
+    for got, want in zip(load_results(out), ref.load()):
+        pdt.assert_frame_equal(got, want)
+
+
+def test_a_lost_dask_worker_does_not_lose_runs(tmp_path, dask_cluster):
+    import threading
+
+    from distributed import Client
+
+    with Client(dask_cluster, set_as_default=False) as client:
+        pids = list(client.run(os.getpid).values())
+    plan = plan_sweep(write(tmp_path, GRID.format(replicates=30, seed=13, chunk_size=4)))
+    out = tmp_path / "dask-lost"
+    killed: list[int] = []
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(json.loads((out / "manifest.json").read_text())["completed"]) >= 1:
+                    os.kill(pids[0], signal.SIGKILL)  # the nanny starts a new worker; Dask reschedules its tasks
+                    killed.append(pids[0])
+                    return
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    result = run_sweep(plan, out, scheduler=dask_cluster.scheduler_address, quiet=True)
+    killer.join()
+    assert killed and result.complete and result.n_errors == 0
+    ref = run_sweep(plan, tmp_path / "ref", workers=1, quiet=True)
+    for got, want in zip(load_results(out), ref.load()):
+        pdt.assert_frame_equal(got, want)
 
 
 # --- API and CLI --------------------------------------------------------------------------------
