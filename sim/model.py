@@ -27,6 +27,7 @@ from .vocab import N_ELEMENTS, Capacity, Content, Element, Practice
 _E = N_ELEMENTS
 _TRI = np.triu(np.ones((_E, _E), dtype=bool), k=1)  # each unordered element pair once
 _TL = int(Element.TEACHER_LEARNING)
+_P_MAX = 1.0 - 1e-12  # largest monthly move probability a teacher group can have
 
 
 class CoherenceModel(Model):
@@ -373,6 +374,9 @@ class CoherenceModel(Model):
         hazards = self._teacher_cache.get(key)
         if hazards is None:
             p1, p2 = self._teacher_probabilities(turb, team, slo, hlpp_on)
+            # A certain move (p = 1, e.g. uptake 1 with no turbulence) has an infinite hazard; cap p
+            # just below 1 so the hazard stays finite (a move then fails with probability ~1e-12).
+            p1, p2 = np.minimum(p1, _P_MAX), np.minimum(p2, _P_MAX)
             hazards = self._teacher_cache[key] = (-np.log1p(-p1), -np.log1p(-p2))
         self.teacher_pop.step(month, *hazards)
 

@@ -73,3 +73,20 @@ def test_teachers_who_left_keep_their_practice():
     after = pop.practices()
     assert np.array_equal(after[gone], before[gone])
     assert pop.district_counts().sum() == 50  # only the K-3 teachers remain active
+
+
+def test_certain_uptake_runs_and_moves_every_team_teacher():
+    # Uptake probability 1 with no turbulence: the hazard must stay finite (found by the Morris
+    # screening, where it crashed the run).
+    import warnings
+
+    from conftest import conditions
+    from sim import Parameters, simulate
+
+    cond = conditions(district(teachers=(10, 5, 40), team=8), turbulence_by_year=(0.0,), turbulence_after=0.0)
+    params = Parameters(teacher_uptake_team=1.0, teacher_uptake_district=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = simulate(cond, params, seed=1)
+    assert np.isfinite(r.practice_series).all()
+    assert r.practice_series[-1, 0, 0] < 1.0  # teachers did move
