@@ -56,6 +56,31 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override a scenario key, e.g. --set horizon_months=60 (repeatable)")
     case.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     case.add_argument("--quiet", action="store_true", help="no progress bar")
+    case.add_argument("--posterior", action="store_true",
+                      help="draw the calibrated parameters per replicate from the stored posterior "
+                      "(calibration/data/posterior_samples.csv) to propagate parameter uncertainty")
+
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="ABC-SMC calibration against the report (split fit, held-out test, final fit, calibrated defaults)",
+        description="Calibrate the free parameters against the report's evidence with pyabc's ABC-SMC: fit on the "
+        "split's fitted part, test on the held-out part, refit on all evidence; write DIR/report.md, PNGs, "
+        "calibration.json, posterior CSVs and the SQLite histories, and (--write-defaults) "
+        "calibration/data/calibrated.toml.",
+    )
+    calibrate.add_argument("--budget", choices=("quick", "full"), default="quick",
+                           help="quick: deterministic, < 2 min (tests, CI); full: the real study (<= 30 min on 2 cores)")
+    calibrate.add_argument("--out", type=Path, default=None, help="output folder (default results/calibration/BUDGET)")
+    calibrate.add_argument("--scheduler", default=None, metavar="NAME",
+                           help="single (deterministic), processes, dask (local cluster) or a Dask scheduler address "
+                           "tcp://HOST:PORT (default: single for quick, processes for full)")
+    calibrate.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: every core)")
+    calibrate.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"root seed (default {DEFAULT_SEED})")
+    calibrate.add_argument("--write-defaults", action=argparse.BooleanOptionalAction, default=None,
+                           help="write calibration/data/calibrated.toml and posterior_samples.csv (default: on for full)")
+    calibrate.add_argument("--resume", action="store_true", help="continue the calibration already in --out")
+    calibrate.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress lines")
 
     whatif = sub.add_parser(
         "whatif",
@@ -95,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on the Dask distributed cluster with this scheduler instead of local processes")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep already in --out (same spec)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sens = sub.add_parser(
+        "sensitivity",
+        help="Morris screening then Sobol' indices (SALib) of capacity, leadership and the model's parameters",
+        description="Run the sensitivity study described by SPEC (TOML; see experiments/data/sensitivity/default.toml): "
+        "Morris over every factor, Sobol' (N doubling until the intervals stop moving) on the groups that matter, "
+        "and write DIR/report.md with figures and CSV/Parquet indices. Running it again into the same DIR reuses "
+        "every stored run (resume).",
+    )
+    sens.add_argument("spec", type=Path, help="the sensitivity spec file (TOML)")
+    sens.add_argument("--out", type=Path, default=None, help="output folder (default results/sensitivity/NAME)")
+    sens.add_argument("--workers", type=_positive_int, default=None,
+                      help="local worker processes (default: every core; 1 runs in this process)")
+    sens.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                      help="run on the Dask distributed cluster with this scheduler instead of local processes")
+    sens.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
     return parser
 
 
@@ -107,12 +148,18 @@ def cmd_case(args: argparse.Namespace) -> int:
 
     if args.scenario is not None and args.case_file is not None:
         raise ValueError("--scenario and --case-file: give one or the other")
-    scenario = load_scenario(args.scenario) if args.scenario else scenario_from_case(load_case(args.case_file))
+    from calibration.defaults import apply_calibrated_defaults, case_provenance, run_scenario_posterior
+
+    scenario = load_scenario(args.scenario) if args.scenario else apply_calibrated_defaults(scenario_from_case(load_case(args.case_file)))
     if args.overrides:
         scenario = apply_overrides(scenario, args.overrides)
     with progress_bar(args.replicates, "case", quiet=args.quiet) as progress:
-        run = run_scenario(scenario, replicates=args.replicates, seed=args.seed, progress=progress, overrides=tuple(args.overrides))
+        if args.posterior:
+            run = run_scenario_posterior(scenario, replicates=args.replicates, seed=args.seed, progress=progress, overrides=tuple(args.overrides))
+        else:
+            run = run_scenario(scenario, replicates=args.replicates, seed=args.seed, progress=progress, overrides=tuple(args.overrides))
     summary = summarise(run)
+    summary["provenance"].update(case_provenance(run, posterior=args.posterior))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     dump_scenario(scenario, out / "scenario.toml")
@@ -166,6 +213,39 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .sensitivity import load_sensitivity_spec, run_study
+
+    spec = load_sensitivity_spec(args.spec)
+    out: Path = args.out if args.out is not None else Path("results/sensitivity") / spec.name
+    try:
+        result = run_study(spec, out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"coherence-sim: interrupted; finished runs are kept in {out}: run the same command again to continue", file=sys.stderr)
+        return 130
+    print(result.summary())
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from calibration.fit import calibrate, format_progress
+
+    def progress(event: dict) -> None:
+        print(format_progress(event), file=sys.stderr, flush=True)
+
+    out = args.out if args.out is not None else Path("results/calibration") / args.budget
+    try:
+        result = calibrate(args.budget, out, scheduler=args.scheduler, workers=args.workers, seed=args.seed,
+                           write_defaults=args.write_defaults, resume=args.resume, figures=not args.no_figures,
+                           progress=None if args.quiet else progress)
+    except KeyboardInterrupt:
+        print(f"coherence-sim: interrupted; finished generations are kept in {out}: continue with --resume", file=sys.stderr)
+        return 130
+    print(result.summary())
+    print("\nWrote: " + ", ".join(str(p) for p in result.written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -176,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_whatif(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "calibrate":
+            return cmd_calibrate(args)
+        if args.command == "sensitivity":
+            return cmd_sensitivity(args)
     except ValueError as exc:  # bad input: a clear message naming the field, no traceback
         print(f"coherence-sim: error: {exc}", file=sys.stderr)
         return 2

@@ -498,8 +498,12 @@ def _allowed(node: Any) -> str:
 
 
 def default_scenario() -> Scenario:
-    """The four-district case as a scenario (capacities enumerated from the report)."""
-    return scenario_from_case()
+    """The four-district case as a scenario (capacities enumerated from the report), with the
+    calibrated parameter defaults of ``calibration/data/calibrated.toml`` when that file exists
+    (``sim.Parameters()``, the documented prior centre, otherwise)."""
+    from calibration.defaults import apply_calibrated_defaults
+
+    return apply_calibrated_defaults(scenario_from_case())
 
 
 __all__ = [

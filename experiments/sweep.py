@@ -820,7 +820,14 @@ def run_sweep(
 
     plan = _as_plan(spec_or_plan)
     out = Path(out_dir)
-    session = {"started": _now(), "resume": bool(resume), "host": socket.gethostname(), "pid": os.getpid()}
+    session = {
+        "started": _now(),
+        "resume": bool(resume),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "version": package_version(),
+        "git_commit": git_commit(),  # a resumed sweep's sessions show whether the code changed in between
+    }
     manifest = {
         "format": "coherence-sim sweep",
         "format_version": 1,
