@@ -64,14 +64,26 @@ def _cell(text: str) -> str:
 
 def render_parameter_table() -> str:
     """The parameter table of section 7, from ``sim.parameters.parameter_table()``."""
+    from calibration.defaults import load_calibrated
+
+    raw = load_calibrated() or {}
+    free, fixed = raw.get("free", {}), raw.get("fixed", {})
     lines = [
-        "| Name | Meaning | Unit | Range | Default | Source |",
-        "|---|---|---|---|---|---|",
+        "| Name | Meaning | Unit | Range | Prior centre | Calibrated: median [90%] | Source |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in parameter_table():
+        name = r["name"]
+        if name in free:
+            f = free[name]
+            cal = f"**{f['median']:.3g}** [{f['p05']:.3g}, {f['p95']:.3g}]"
+        elif name in fixed:
+            cal = "fixed at the prior centre"
+        else:
+            cal = "not calibrated (not in the case)"
         lines.append(
-            f"| `{r['name']}` | {_cell(r['description'])} | {_cell(r['unit'])} | "
-            f"[{_num(r['low'])}, {_num(r['high'])}] | {_num(r['default'])} | {_cell(r['source'])} |"
+            f"| `{name}` | {_cell(r['description'])} | {_cell(r['unit'])} | "
+            f"[{_num(r['low'])}, {_num(r['high'])}] | {_num(r['default'])} | {cal} | {_cell(r['source'])} |"
         )
     return "\n".join(lines)
 
