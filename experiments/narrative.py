@@ -1,0 +1,510 @@
+"""Narratives from runs: the event log of one run as a table, a timeline of readable lines, Markdown.
+
+A run already records what happened (``sim.records``): every change to an element (month, add-on
+or transform, who decided, which provider activity or agenda prompted it), every new alignment
+link, and other events (shocks, leader turnover, the end of the provider's programme). This module
+turns those records into text people read; the model knows nothing of it.
+
+Public API (the notebooks import these names):
+
+- ``event_log(result)`` -> ``pandas.DataFrame``, one row per change, link or event;
+- ``timeline(result, district=None)`` -> list of one-line sentences, months ascending;
+- ``narrate(result, district=None)`` -> the timeline as Markdown, a heading per district.
+
+``result`` is a ``sim.RunResult`` or a live ``sim.model.CoherenceModel`` (the app narrates the run
+so far): anything with ``changes``, ``link_log`` and ``events`` (or ``event_log``).
+
+Every code the model emits has its text here, in one place: the change triggers (``TRIGGERS``,
+matched by pattern, because the model writes its triggers as short phrases), the sources of a
+change (``SOURCE_TEXT``, keyed by ``sim.records.SOURCES``) and the event kinds (``EVENT_TEXT``).
+A trigger, source or event kind that has no text raises ``UnknownCodeError`` rather than printing
+the raw code (tests/test_narrative.py checks every code the model can emit). Element names are the
+labels of ``sim.vocab``. Leaders' roles are the scenario's own words (data, not model codes); the
+roles of the packaged case have an entry in ``ROLE_TEXT`` for how they read inside a sentence, and
+any other role is used as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from sim.calendar import month_label
+from sim.records import SOURCE_AGENDA, SOURCE_CURRICULUM, SOURCE_INITIATIVE, ChangeRecord, EventRecord, LinkRecord
+from sim.vocab import Activity, Content, Element
+
+__all__ = [
+    "EVENT_TEXT",
+    "ROLE_TEXT",
+    "SOURCE_TEXT",
+    "TRIGGERS",
+    "TimelineEntry",
+    "UnknownCodeError",
+    "element_name",
+    "event_log",
+    "event_text",
+    "narrate",
+    "role_text",
+    "timeline",
+    "timeline_entries",
+    "trigger_code",
+    "trigger_text",
+]
+
+
+class UnknownCodeError(ValueError):
+    """A trigger, source or event kind that this module has no text for."""
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def element_name(element: Element) -> str:
+    """The element's label from ``sim.vocab`` as it reads inside a sentence ("teacher learning")."""
+    label = element.label
+    return label[0].lower() + label[1:]
+
+
+# Roles of the packaged case (experiments/data/four_districts.toml) as they read after "the".
+# Titles keep their capitals; descriptions are lower case.
+ROLE_TEXT: dict[str, str] = {
+    "Associate Superintendent": "Associate Superintendent",
+    "Superintendent": "Superintendent",
+    "Head of Early Childhood": "Head of Early Childhood",
+    "Director of Early Childhood": "Director of Early Childhood",
+    "District math coach": "district math coach",
+    "Second district leader": "second district leader",
+    "District leader with a fluency agenda": "district leader with a fluency agenda",
+}
+
+
+def role_text(role: str) -> str:
+    """How a leader's role reads after "the". Roles are the scenario's words, so a role outside
+    ``ROLE_TEXT`` (a user's own scenario) is used as written; an empty role is an error."""
+    if not role or not role.strip():
+        raise UnknownCodeError("decided_by: empty role; every change is decided by a named role")
+    return ROLE_TEXT.get(role, role)
+
+
+# --- sources, triggers, events -----------------------------------------------------------------
+
+SOURCE_TEXT: dict[str, str] = {
+    SOURCE_INITIATIVE: "the improvement team's work with the provider",
+    SOURCE_AGENDA: "an authority holder's competing agenda",
+    SOURCE_CURRICULUM: "a curriculum adopted with another provider",
+    "bundle": "a co-branded bundle's curriculum-embedded professional learning",  # sim/providers.py
+}
+
+_ACTIVITY_BY_LABEL = {a.label: a for a in Activity}
+_ELEMENT_BY_LOWER_LABEL = {e.label.lower(): e for e in Element}
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    """One kind of trigger the model writes: a pattern over its phrase and a renderer."""
+
+    code: str
+    pattern: re.Pattern
+    render: Callable[[re.Match], str]
+    where: str  # where in sim/ the phrase is written
+
+
+def _activity_text(m: re.Match) -> str:
+    label, element_lower, year = m.group("activity"), m.group("element"), m.group("year")
+    if label not in _ACTIVITY_BY_LABEL:
+        raise UnknownCodeError(f"trigger: provider activity {label!r} is not one of: {', '.join(_ACTIVITY_BY_LABEL)}")
+    if element_lower not in _ELEMENT_BY_LOWER_LABEL:
+        raise UnknownCodeError(
+            f"trigger: emphasis element {element_lower!r} is not one of: {', '.join(_ELEMENT_BY_LOWER_LABEL)}"
+        )
+    element = _ELEMENT_BY_LOWER_LABEL[element_lower]
+    return f"after the provider's {label} in year {year} (main emphasis: {element_name(element)})"
+
+
+TRIGGERS: tuple[_Trigger, ...] = (
+    _Trigger(
+        "launch",
+        re.compile(r"^the initiative's launch$"),
+        lambda m: "at the launch of the initiative",
+        "sim/agents.py Provider.last_activity (before the first activity)",
+    ),
+    _Trigger(
+        "provider_activity",
+        re.compile(r"^the (?P<activity>.+?) \((?P<element>.+) emphasis, year (?P<year>\d+)\)$"),
+        _activity_text,
+        "sim/agents.py month_plan label",
+    ),
+    _Trigger(
+        "sustainability",
+        re.compile(r"^the district's own sustainability plan$"),
+        lambda m: "on its own after the provider's programme ended",
+        "sim/model.py CoherenceModel._decide",
+    ),
+    _Trigger(
+        "competing_agenda",
+        re.compile(r"^the (?P<agenda>.+?) agenda of the (?P<role>.+)$"),
+        lambda m: f"as part of the {m.group('agenda')} agenda of the {role_text(m.group('role'))}",
+        "sim/model.py CoherenceModel._competing_agendas",
+    ),
+    _Trigger(
+        "curriculum_adoption",
+        re.compile(r"^curriculum adopted with another provider$"),
+        lambda m: "with a curriculum adopted from another provider",
+        "sim/agents.py District.adopt_curriculum",
+    ),
+    _Trigger(
+        "provider_curriculum",
+        re.compile(r"^the (?P<kind>bundle|publisher)'s curriculum adopted$"),
+        lambda m: f"with the {m.group('kind')}'s curriculum adopted",
+        "sim/providers.py _Adoption.fire",
+    ),
+    _Trigger(
+        "bundle_pl",
+        re.compile(r"^the bundle's curriculum-embedded PL$"),
+        lambda m: "pulled along by the bundle's curriculum-embedded professional learning",
+        "sim/providers.py ProviderState.after_change",
+    ),
+)
+
+
+def _match_trigger(trigger: str) -> tuple[_Trigger, re.Match]:
+    for t in TRIGGERS:
+        m = t.pattern.match(trigger)
+        if m:
+            return t, m
+    raise UnknownCodeError(
+        f"trigger: {trigger!r} matches none of the known triggers ({', '.join(t.code for t in TRIGGERS)}); "
+        "add it to experiments/narrative.py TRIGGERS"
+    )
+
+
+def trigger_code(trigger: str) -> str:
+    """The code of a trigger phrase the model wrote (one of ``TRIGGERS``' codes)."""
+    return _match_trigger(trigger)[0].code
+
+
+def trigger_text(trigger: str) -> str:
+    """How a trigger reads in a timeline line ("after the provider's convening in year 2 ...")."""
+    t, m = _match_trigger(trigger)
+    return t.render(m)
+
+
+_TURNOVER = re.compile(r"^(?P<role>.+) replaced \(new buy-in (?P<buy_in>[0-9.]+)\)$")
+
+
+def _turnover_text(rec: EventRecord) -> str:
+    m = _TURNOVER.match(rec.detail)
+    if not m:
+        raise UnknownCodeError(f"leader_turnover detail: {rec.detail!r} is not '<role> replaced (new buy-in <x>)'")
+    return f"the {role_text(m.group('role'))} leaves; a successor takes the seat (buy-in {float(m.group('buy_in')):.2f})"
+
+
+def _matched(pattern: str, kind: str, render: Callable[[re.Match], str]) -> Callable[[EventRecord], str]:
+    rx = re.compile(pattern)
+
+    def fn(rec: EventRecord) -> str:
+        m = rx.match(rec.detail)
+        if not m:
+            raise UnknownCodeError(f"{kind} detail: {rec.detail!r} does not match {pattern!r}")
+        return render(m)
+
+    return fn
+
+
+# Event kinds the model logs (``log_event`` calls in sim/model.py, sim/agents.py, sim/providers.py).
+EVENT_TEXT: dict[str, Callable[[EventRecord], str]] = {
+    "not_joined": _matched(r"^did not take up the offer \((?P<label>.+)\)$", "not_joined",
+                           lambda m: f"does not take up the offer ({m.group('label')})"),
+    "partnership_failed": _matched(r"^the (?P<label>.+) (?P<why>broke down \(scenario\)|failed \(health [0-9.]+\))$",
+                                   "partnership_failed", lambda m: f"the {m.group('label')} {m.group('why')}"),
+    "services_withdrawn": lambda rec: "loses the partnership's professional-learning services mid-initiative",
+    "leader_turnover": _turnover_text,
+    "prek_eliminated": lambda rec: "ends its pre-K programme; its four-year-olds move into transitional kindergarten",
+    "programme_ended": lambda rec: "the provider's programme ends; the districts continue on their own",
+}
+
+
+def event_text(rec: EventRecord) -> str:
+    """The sentence body of an event (without month and district)."""
+    try:
+        fn = EVENT_TEXT[rec.kind]
+    except KeyError:
+        raise UnknownCodeError(
+            f"event kind: {rec.kind!r} is not one of: {', '.join(EVENT_TEXT)}; add it to experiments/narrative.py EVENT_TEXT"
+        ) from None
+    return fn(rec)
+
+
+# --- reading a run -----------------------------------------------------------------------------
+
+
+def _records(result) -> tuple[list[ChangeRecord], list[LinkRecord], list[EventRecord]]:
+    """(changes, links, events) of a RunResult or a live CoherenceModel."""
+    try:
+        changes = result.changes
+        links = result.link_log
+    except AttributeError:
+        raise TypeError(
+            f"result: expected a sim.RunResult or a CoherenceModel (with changes, link_log, events), got {type(result).__name__}"
+        ) from None
+    events = getattr(result, "events", None)
+    if events is None:
+        events = getattr(result, "event_log", [])
+    return list(changes), list(links), list(events)
+
+
+def _districts_of(result, changes, links, events) -> tuple[str, ...]:
+    names = getattr(result, "districts", None)
+    if names is None and hasattr(result, "district_list"):
+        names = [d.name for d in result.district_list]
+    if names is None:
+        seen: dict[str, None] = {}
+        for r in (*changes, *links, *events):
+            if r.district:
+                seen.setdefault(r.district)
+        names = list(seen)
+    return tuple(names)
+
+
+def _check_district(district: str | None, names: tuple[str, ...]) -> None:
+    if district is not None and district not in names:
+        raise ValueError(f"district: {district!r} is not one of: {', '.join(names)} (or None for all)")
+
+
+def _links_same_month(links: Iterable[LinkRecord]) -> dict[tuple[int, str, Element], list[LinkRecord]]:
+    """(month, district, element) -> links that element gained that month."""
+    out: dict[tuple[int, str, Element], list[LinkRecord]] = defaultdict(list)
+    for l in links:
+        out[(l.month, l.district, l.a)].append(l)
+        out[(l.month, l.district, l.b)].append(l)
+    return out
+
+
+def _other(link: LinkRecord, element: Element) -> Element:
+    return link.b if link.a == element else link.a
+
+
+def _action(c: ChangeRecord) -> str:
+    return "created" if c.created else ("transform" if c.transform else "add-on")
+
+
+_VERB = {
+    "created": None,  # depends on transform, see _change_text
+    "transform": "transforms",
+    "add-on": "makes an add-on change to",
+}
+_CONTENT_TEXT = {
+    Content.SIGNATURE: "Counting Collections",
+    Content.PRINCIPLES: "the high-leverage practices",
+    Content.COMPETING: "a competing vision",
+}
+
+
+def _prefix(month: int) -> str:
+    return f"Month {month} ({month_label(month)}) — "
+
+
+def _change_text(c: ChangeRecord, same_month_links: list[LinkRecord]) -> str:
+    action = _action(c)
+    name = element_name(c.element)
+    if action == "created":
+        verb = f"creates {name} ({'as a district-wide system' if c.transform else 'as a single practice'})"
+    else:
+        verb = f"{_VERB[action]} {name}"
+    parts = [f"{_prefix(c.month)}{c.district} {verb} {trigger_text(c.trigger)}"]
+    if c.source not in SOURCE_TEXT:
+        raise UnknownCodeError(f"source: {c.source!r} is not one of: {', '.join(SOURCE_TEXT)}")
+    if c.consistent:
+        parts.append(f"consistent with the provider's vision ({_CONTENT_TEXT[Content(c.content)]})")
+    else:
+        parts.append(f"not consistent with the provider's vision ({_CONTENT_TEXT[Content(c.content)]})")
+    parts.append("includes pre-K" if c.prek_included else "leaves pre-K out")
+    if same_month_links:
+        others = sorted({_other(l, c.element) for l in same_month_links})
+        parts.append("linked to " + _join([element_name(e) for e in others]))
+    decided = f"decided by the {role_text(c.decided_by)}"
+    if c.decided_month != c.month:
+        decided += f" in month {c.decided_month} ({month_label(c.decided_month)})"
+    parts.append(decided)
+    return "; ".join(parts) + "."
+
+
+def _link_text(l: LinkRecord) -> str:
+    what = "both carry the provider's practice" if l.consistent else "both carry a competing vision"
+    return f"{_prefix(l.month)}{l.district} links {element_name(l.a)} and {element_name(l.b)} ({what})."
+
+
+def _event_line(e: EventRecord) -> str:
+    body = event_text(e)
+    if e.district:
+        if e.kind == "leader_turnover":
+            return f"{_prefix(e.month)}{e.district}: {body}."
+        return f"{_prefix(e.month)}{e.district} {body}."
+    return f"{_prefix(e.month)}{body[0].upper()}{body[1:]}."
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a timeline and the record it tells of."""
+
+    month: int
+    district: str  # "" for initiative-wide events
+    kind: str  # "change", "link" or the event's kind
+    text: str
+    record: ChangeRecord | LinkRecord | EventRecord
+
+
+# Order within a month: shocks and turnover-type events, then changes, then links, then
+# initiative-wide events (the programme ends after the month's work).
+_RANK = {"event": 0, "change": 1, "link": 2, "initiative": 3}
+
+
+def timeline_entries(result, district: str | None = None, *, up_to_month: int | None = None) -> list[TimelineEntry]:
+    """The timeline as entries (month ascending; within a month: events, changes, links).
+
+    Every change is one entry. A link gained in the same month as a change of one of its elements
+    is told in that change's line ("linked to ..."); other links get a line of their own.
+    ``district`` restricts to one district (initiative-wide events are kept); ``up_to_month``
+    keeps months <= it (the app shows the run so far)."""
+    changes, links, events = _records(result)
+    _check_district(district, _districts_of(result, changes, links, events))
+    changed_in_month = {(c.month, c.district, c.element) for c in changes}
+    by_element = _links_same_month(links)
+    rows: list[tuple[int, int, int, TimelineEntry]] = []
+
+    def keep(month: int, name: str) -> bool:
+        if up_to_month is not None and month > up_to_month:
+            return False
+        return district is None or name in ("", district)
+
+    for i, e in enumerate(events):
+        if keep(e.month, e.district):
+            rank = _RANK["initiative"] if not e.district else _RANK["event"]
+            rows.append((e.month, rank, i, TimelineEntry(e.month, e.district, e.kind, _event_line(e), e)))
+    for i, c in enumerate(changes):
+        if keep(c.month, c.district):
+            text = _change_text(c, by_element.get((c.month, c.district, c.element), []))
+            rows.append((c.month, _RANK["change"], i, TimelineEntry(c.month, c.district, "change", text, c)))
+    for i, l in enumerate(links):
+        if keep(l.month, l.district):
+            told = (l.month, l.district, l.a) in changed_in_month or (l.month, l.district, l.b) in changed_in_month
+            if not told:
+                rows.append((l.month, _RANK["link"], i, TimelineEntry(l.month, l.district, "link", _link_text(l), l)))
+    rows.sort(key=lambda r: r[:3])
+    return [r[3] for r in rows]
+
+
+def timeline(result, district: str | None = None, *, up_to_month: int | None = None) -> list[str]:
+    """Short readable lines, months ascending, one per change (plus events and untold links), e.g.
+
+    ``Month 14 (Sep 2021) — Cedarville transforms teacher learning after the provider's convening in
+    year 2 (main emphasis: teacher learning); consistent with the provider's vision (the
+    high-leverage practices); includes pre-K; linked to pedagogy & materials; decided by the
+    Associate Superintendent.``"""
+    return [e.text for e in timeline_entries(result, district, up_to_month=up_to_month)]
+
+
+def narrate(result, district: str | None = None, *, up_to_month: int | None = None) -> str:
+    """The timeline as Markdown: a ``##`` heading per district (and one for initiative-wide events
+    when all districts are shown), a bullet per line; "No changes yet." where a district has none."""
+    changes, links, events = _records(result)
+    names = _districts_of(result, changes, links, events)
+    _check_district(district, names)
+    entries = timeline_entries(result, district, up_to_month=up_to_month)
+    shown = (district,) if district is not None else names
+    blocks = []
+    for name in shown:
+        lines = [e.text for e in entries if e.district == name or (district is not None and e.district == "")]
+        body = "\n".join(f"- {t}" for t in lines) if lines else "- No changes yet."
+        blocks.append(f"## {name}\n\n{body}")
+    if district is None:
+        initiative = [e.text for e in entries if e.district == ""]
+        if initiative:
+            blocks.append("## The initiative\n\n" + "\n".join(f"- {t}" for t in initiative))
+    return "\n\n".join(blocks) + "\n"
+
+
+EVENT_LOG_COLUMNS = (
+    "month",
+    "month_label",
+    "district",
+    "kind",
+    "element",
+    "element_label",
+    "action",
+    "consistent",
+    "prek_included",
+    "content",
+    "links",
+    "decided_by",
+    "decided_month",
+    "trigger",
+    "trigger_code",
+    "source",
+    "detail",
+    "text",
+)
+
+
+def event_log(result) -> pd.DataFrame:
+    """One row per change, link and event, months ascending (the timeline's order).
+
+    Columns: ``month``, ``month_label`` ("Mar 2021"), ``district`` ("" for initiative-wide
+    events), ``kind`` ("change", "link" or the event's kind), ``element`` (element key; for a link
+    its first element), ``element_label``, ``action`` ("add-on", "transform", "created"),
+    ``consistent``, ``prek_included``, ``content`` (content key), ``links`` (keys of the elements
+    linked to this one in the same month; for a link row, the other element), ``decided_by``,
+    ``decided_month``, ``trigger`` (the model's phrase for the provider activity or agenda that
+    prompted the change), ``trigger_code`` (its code in ``TRIGGERS``), ``source``, ``detail``
+    (an event's own words) and ``text`` (the timeline line that tells of the row; for a link told
+    told in a change's line, the link's own sentence). Fields that do not apply to a row are None."""
+    changes, links, events = _records(result)
+    by_element = _links_same_month(links)
+    rows = []
+    for i, c in enumerate(changes):
+        same = by_element.get((c.month, c.district, c.element), [])
+        rows.append((c.month, 1, i, {
+            "month": c.month, "district": c.district, "kind": "change", "element": c.element.key,
+            "element_label": c.element.label, "action": _action(c), "consistent": c.consistent,
+            "prek_included": c.prek_included, "content": Content(c.content).key,
+            "links": tuple(sorted({_other(l, c.element).key for l in same})), "decided_by": c.decided_by,
+            "decided_month": c.decided_month, "trigger": c.trigger, "trigger_code": trigger_code(c.trigger),
+            "source": c.source, "detail": None, "text": _change_text(c, same),
+        }))
+    for i, l in enumerate(links):
+        rows.append((l.month, 2, i, {
+            "month": l.month, "district": l.district, "kind": "link", "element": l.a.key,
+            "element_label": l.a.label, "action": None, "consistent": l.consistent, "prek_included": None,
+            "content": Content(l.content).key, "links": (l.b.key,), "decided_by": None, "decided_month": None,
+            "trigger": None, "trigger_code": None, "source": None, "detail": None, "text": _link_text(l),
+        }))
+    for i, e in enumerate(events):
+        rows.append((e.month, _RANK["initiative"] if not e.district else _RANK["event"], i, {
+            "month": e.month, "district": e.district, "kind": e.kind, "element": None, "element_label": None,
+            "action": None, "consistent": None, "prek_included": None, "content": None, "links": (),
+            "decided_by": None, "decided_month": None, "trigger": None, "trigger_code": None, "source": None,
+            "detail": e.detail, "text": _event_line(e),
+        }))
+    rows.sort(key=lambda r: r[:3])
+    records = [r[3] for r in rows]
+    for r in records:
+        r["month_label"] = month_label(r["month"])
+    df = pd.DataFrame.from_records(records, columns=list(EVENT_LOG_COLUMNS))
+    if not len(df):
+        df = pd.DataFrame({c: pd.Series(dtype="object") for c in EVENT_LOG_COLUMNS})
+    df["month"] = df["month"].astype("int64")
+    df["decided_month"] = df["decided_month"].astype("Int64")
+    return df
