@@ -29,6 +29,16 @@ def _seed(text: str) -> int:
     return v
 
 
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port in [0, 65535]")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .case import DEFAULT_REPLICATES, DEFAULT_SEED
     from .provenance import package_version
@@ -136,7 +146,71 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                       help="run on the Dask distributed cluster with this scheduler instead of local processes")
     sens.add_argument("--quiet", action="store_true", help="no progress bar or progress lines")
+
+    app = sub.add_parser(
+        "app",
+        help="serve the interactive app (Mesa SolaraViz): step the model month by month in a browser",
+        description="Serve the Solara app of experiments/app.py: choose a scenario and a district, adjust "
+        "leadership and starting capacities, step or play month by month; the elements, the four dimensions "
+        "and the narrative event log update as it runs. Served offline (solara-assets).",
+    )
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks a free port)")
+
+    rollout = sub.add_parser(
+        "rollout",
+        help="roll a provider's offer out to a state's synthetic districts: who joins, what changes, at what cost",
+        description="Draw synthetic districts of STATE (CA, TX, NY, FL, or a population TOML file; see "
+        "experiments/data/populations/) and run each under the chosen provider type with simulated recruitment, "
+        "locally or on a Dask cluster; runs stream to DIR/runs (Parquet) and DIR/summary.csv aggregates by "
+        "district type with 90% intervals over replicates.",
+    )
+    rollout.add_argument("state", help="CA, TX, NY, FL, or a population file (TOML)")
+    rollout.add_argument("--provider", default="pl_provider",
+                         help="pl_provider (default), publisher, lead_generation, cross_selling or bundle")
+    rollout.add_argument("--districts", type=_positive_int, default=None, help="number of districts (default: the state's)")
+    rollout.add_argument("--replicates", type=_positive_int, default=10, help="replicates per district (default 10)")
+    rollout.add_argument("--seed", type=_seed, default=20201, help="root seed (default 20201)")
+    rollout.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="provider.KEY=VALUE (e.g. provider.subsidy_share=0.8) or parameters.NAME=VALUE; repeatable")
+    rollout.add_argument("--out", type=Path, default=None, help="output folder (default results/rollout/STATE-PROVIDER)")
+    rollout.add_argument("--workers", type=_positive_int, default=None,
+                         help="local worker processes (default: every core; 1 runs in this process)")
+    rollout.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                         help="run on the Dask distributed cluster with this scheduler instead of local processes")
+    rollout.add_argument("--resume", action="store_true", help="continue the rollout already in --out (same request)")
+    rollout.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from .population import format_summary, make_rollout_plan, run_rollout
+    from .scenario import parse_override
+
+    provider: dict = {"kind": args.provider}
+    params: dict = {}
+    for text in args.overrides:
+        key, value = parse_override(text)
+        head, _, name = key.partition(".")
+        if head == "provider" and name:
+            provider[name] = value
+        elif head == "parameters" and name:
+            params[name] = value
+        else:
+            raise ValueError(f"--set {text!r}: rollouts take provider.KEY or parameters.NAME keys")
+    plan = make_rollout_plan(args.state, provider=provider, n=args.districts, replicates=args.replicates,
+                             seed=args.seed, params=params)
+    out = args.out if args.out is not None else Path("results/rollout") / f"{plan.population.state}-{provider['kind']}"
+    try:
+        result = run_rollout(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"coherence-sim: interrupted; finished chunks are kept in {out}: continue with --resume", file=sys.stderr)
+        return 130
+    print(f"rollout {plan.population.state} ({provider['kind']}): {result.runs_done} of {result.n_runs} runs, "
+          f"{result.n_errors} errors, {result.seconds:.1f} s on {result.executor}; results in {out}")
+    if result.summary is not None:
+        print(format_summary(result.summary))
+    return 0
 
 
 def cmd_case(args: argparse.Namespace) -> int:
@@ -246,6 +320,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    """Serve experiments/app.py with Solara's server (production mode, assets served locally)."""
+    import os
+    import subprocess
+
+    # Solara's assets proxy (its default) serves the CDN files from the solara-assets package:
+    # the page works offline. Never turn it off here.
+    env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
+    cmd = [sys.executable, "-m", "solara", "run", "experiments.app", "--host", args.host, "--port", str(args.port),
+           "--production", "--no-open", "--log-level", "warning"]
+    print(f"coherence-sim app: serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -260,10 +351,19 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_calibrate(args)
         if args.command == "sensitivity":
             return cmd_sensitivity(args)
+        if args.command == "app":
+            return cmd_app(args)
+        if args.command == "rollout":
+            return cmd_rollout(args)
     except ValueError as exc:  # bad input: a clear message naming the field, no traceback
         print(f"coherence-sim: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
+        from .store import disk_full_message, is_disk_full
+
+        if is_disk_full(exc):  # a full disk: where, what is saved, free space then --resume
+            print(disk_full_message(exc, getattr(args, "out", None)), file=sys.stderr)
+            return 1
         print(f"coherence-sim: error: {exc}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

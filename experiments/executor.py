@@ -192,8 +192,12 @@ class LocalProcessExecutor:
         return isinstance(exc, BrokenProcessPool)
 
     def restart(self) -> None:
-        """Replace a broken pool (a worker died) with a fresh one."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Replace a broken pool (a worker died) with a fresh one.
+
+        The old pool's threads are waited for first (its workers are gone already, so this is
+        quick): the start method is then chosen on the threads that really remain, and no worker is
+        forked beside a dying pool's threads (which could deadlock the child)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = self._new_pool()
 
     def close(self, cancel: bool = False) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,14 +24,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from sim.conditions import SHOCK_KINDS, Conditions, DistrictConditions, LeaderSpec, ProviderProgram, ShockSpec
 from sim.parameters import PARAMETER_SPECS, Parameters
+from sim.providers import PROVIDER_KINDS, ProviderSpec
 from sim.vocab import CASE_DISTRICTS, Capacity, Element, GradeBand
 
 ElementKey = Literal[tuple(Element.keys())]  # type: ignore[valid-type]
 CapacityKey = Literal[tuple(Capacity.keys())]  # type: ignore[valid-type]
 ShockKind = Literal[SHOCK_KINDS]  # type: ignore[valid-type]
+ProviderKind = Literal[PROVIDER_KINDS]  # type: ignore[valid-type]
 Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 MAX_FILE_BYTES = 2_000_000
+#: Deepest nesting of tables and lists accepted in a file or an override value (a scenario needs < 10).
+MAX_DEPTH = 64
+_KEY_SHOWN = 80
+# A run of MAX_DEPTH dotted key parts (``a.b.c...``): tomllib's time and memory grow with the square
+# of a dotted key's length, so such keys are refused before parsing.
+_DOTTED_RUN = re.compile(r"(?:\.[ \t]*(?:[A-Za-z0-9_-]+|\"[^\"\\\n]*\"|'[^'\n]*')[ \t]*){%d,}" % MAX_DEPTH)
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
 
@@ -95,6 +104,7 @@ class DistrictModel(BaseModel):
     prior_experience: bool
     prior_provider: bool
     has_prek: bool = True
+    rural: bool = False
     capacity: dict[ElementKey, CapacityKey] | None = None
     lead: LeaderModel
     leaders: dict[str, LeaderModel] = Field(default_factory=dict)
@@ -148,6 +158,26 @@ class ProgramModel(BaseModel):
         )
 
 
+class ProviderModel(BaseModel):
+    """Who the provider is and the terms of its offer (see sim.providers.ProviderSpec for sources).
+    ``kind`` is one of: pl_provider (the case), publisher, lead_generation, cross_selling, bundle."""
+
+    model_config = _STRICT
+    kind: ProviderKind = "pl_provider"
+    recruit: bool = False
+    subsidy_share: Unit = 0.0
+    subsidy_max_students: int = Field(default=2500, ge=0, le=5_000_000)
+    alignment: Unit = 0.6
+    meetings_per_month: float = Field(default=1.0, ge=0.0, le=30.0, allow_inf_nan=False)
+    trust: Unit = 0.5
+    curriculum_neutral: bool = True
+    breakdown_month: int | None = Field(default=None, ge=0, le=240)
+    adoption_month: int = Field(default=1, ge=0, le=240)
+
+    def spec(self) -> ProviderSpec:
+        return ProviderSpec(**self.model_dump())
+
+
 # Parameters: generated from PARAMETER_SPECS, so names, defaults and ranges live in one place.
 ParametersModel = create_model(
     "ParametersModel",
@@ -170,6 +200,7 @@ class Scenario(BaseModel):
     turbulence_after: Unit = 0.05
     parameters: ParametersModel = Field(default_factory=ParametersModel)  # type: ignore[valid-type]
     program: ProgramModel = Field(default_factory=ProgramModel)
+    provider: ProviderModel = Field(default_factory=ProviderModel)
     districts: dict[str, DistrictModel] = Field(min_length=1, max_length=10_000)
 
     @model_validator(mode="after")
@@ -196,6 +227,7 @@ class Scenario(BaseModel):
         else:
             assignments = ({},)
         program = self.program.program()
+        provider = self.provider.spec()
         out = []
         for a in assignments:
             districts = tuple(_district_conditions(n, d, a.get(n)) for n, d in self.districts.items())
@@ -206,6 +238,7 @@ class Scenario(BaseModel):
                     horizon_months=self.horizon_months,
                     turbulence_by_year=tuple(self.turbulence_by_year),
                     turbulence_after=self.turbulence_after,
+                    provider=provider,
                 )
             )
         return tuple(out)
@@ -228,6 +261,7 @@ def _district_conditions(name: str, d: DistrictModel, enumerated: dict | None) -
             leaders=leaders,
             has_prek=d.has_prek,
             shocks=tuple(ShockSpec(s.kind, s.month) for s in d.shocks),
+            rural=d.rural,
         )
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
@@ -313,7 +347,7 @@ def validate_scenario(data: Any) -> Scenario:
 def _format_errors(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_url=False)[:10]:
-        loc = ".".join(str(p) for p in err["loc"]) or "scenario"
+        loc = ".".join(short_key(str(p)) for p in err["loc"]) or "scenario"
         kind = err["type"]
         msg = err["msg"]
         value = err.get("input")
@@ -324,14 +358,102 @@ def _format_errors(exc: ValidationError) -> str:
         elif kind == "missing":
             lines.append(f"{loc}: missing")
         else:
-            shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
+            shown = _show(value)
             lines.append(f"{loc}: {shown} is not allowed: {msg.removeprefix('Value error, ')}")
     more = len(exc.errors()) - 10
     if more > 0:
         lines.append(f"... and {more} more")
     return "; ".join(lines)
+
+
+def short_key(key: str) -> str:
+    """A key (or a dotted path) as shown in an error message: at most ~80 characters."""
+    key = str(key)
+    if len(key) <= _KEY_SHOWN:
+        return key
+    return f"{key[: _KEY_SHOWN - 3]}... ({len(key)} characters)"
+
+
+def _show(value: Any) -> str:
+    """A value as shown in an error message: its repr, at most 80 characters."""
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    try:
+        shown = repr(value)
+    except ValueError:  # an int of more than sys.get_int_max_str_digits() digits
+        shown = f"<{type(value).__name__} too large to show>"
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """A parser's message as one short line (PyYAML's span several lines with a snippet)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> Any:
+    """Refuse tables and lists nested deeper than ``limit`` (iteratively: no recursion)."""
+    stack = [(data, 0, ())]
+    seen: set[int] = set()
+    while stack:
+        node, depth, path = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth >= limit:
+            shown = short_key(".".join(str(p) for p in path[:8]) + (".…" if len(path) > 8 else ""))
+            raise ScenarioError(f"{where}: {shown or 'the top level'}: nested more than {limit} levels deep")
+        if id(node) in seen:  # a YAML alias: the same table again, already checked
+            continue
+        seen.add(id(node))
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        stack.extend((v, depth + 1, path + (k,)) for k, v in items)
+    return data
+
+
+def read_input_file(path: str | Path, what: str) -> str:
+    """The text of an input file (``what``: "scenario file", "sweep spec", ...), or a clear error:
+    missing, a folder, larger than MAX_FILE_BYTES, unreadable, not UTF-8."""
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise ScenarioError(f"{what} {p}: does not exist")
+        if p.is_dir():
+            raise ScenarioError(f"{what} {p}: is a folder, not a file")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{what} {p}: larger than {MAX_FILE_BYTES} bytes")
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{what} {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{what} {p}: cannot be read ({exc.strerror or exc})") from None
+
+
+def parse_toml(text: str, where: str) -> Any:
+    """``tomllib.loads`` with every failure (syntax, too deep, huge numbers) as a ScenarioError."""
+    if _DOTTED_RUN.search(text):
+        raise ScenarioError(f"{where}: not valid here: a dotted key has more than {MAX_DEPTH} parts (nested too deeply)")
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ScenarioError(f"{where}: not valid TOML (nested more than {MAX_DEPTH} levels deep)") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
+        raise ScenarioError(f"{where}: not valid TOML ({one_line(exc)})") from None
+    return check_depth(data, where)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` with every failure (syntax, too deep, huge numbers, bad dates) as a ScenarioError."""
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(f"{where}: not valid YAML (nested more than {MAX_DEPTH} levels deep)") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ScenarioError(f"{where}: not valid YAML ({one_line(exc.problem or exc.context or 'error')}{at})") from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise ScenarioError(f"{where}: not valid YAML ({one_line(exc)})") from None
+    return check_depth(data, where)
 
 
 def _allowed_keys(loc: tuple) -> list[str]:
@@ -365,28 +487,15 @@ def _inner_model(ann):
 def load_scenario(path: str | Path) -> Scenario:
     """Load a scenario from a ``.toml``, ``.yaml`` or ``.yml`` file."""
     p = Path(path)
-    if not p.exists():
-        raise ScenarioError(f"scenario file {p}: does not exist")
-    if p.stat().st_size > MAX_FILE_BYTES:
-        raise ScenarioError(f"scenario file {p}: larger than {MAX_FILE_BYTES} bytes")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"scenario file {p}: cannot be read ({exc})") from None
-    return validate_scenario(parse_scenario_text(text, p.suffix.lower(), str(p)))
+    text = read_input_file(p, "scenario file")
+    return validate_scenario(parse_scenario_text(text, p.suffix.lower(), f"scenario file {p}"))
 
 
 def parse_scenario_text(text: str, suffix: str, where: str = "scenario") -> Any:
     if suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{where}: not valid TOML ({exc})") from None
+        return parse_toml(text, where)
     if suffix in (".yaml", ".yml"):
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ScenarioError(f"{where}: not valid YAML ({exc})") from None
+        return parse_yaml(text, where)
     raise ScenarioError(f"{where}: unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
 
 
@@ -421,24 +530,39 @@ def parse_override(text: str) -> tuple[str, Any]:
     Values are read as YAML scalars or flow collections (``true``, ``0.3``, ``[0.1, 0.2]``,
     ``"text"``), safely: no tags, no code.
     """
+    if not isinstance(text, str):
+        raise ScenarioError(f"--set {_show(text)}: expected a KEY=VALUE string, e.g. horizon_months=60")
     if "=" not in text:
-        raise ScenarioError(f"--set {text!r}: expected KEY=VALUE, e.g. horizon_months=60")
+        raise ScenarioError(f"--set {short_key(text)!r}: expected KEY=VALUE, e.g. horizon_months=60")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ScenarioError(f"--set {text!r}: the key {key!r} is not a dotted path like districts.Diamond.lead.buy_in")
+        raise ScenarioError(f"--set {short_key(text)!r}: the key {short_key(key)!r} is not a dotted path like districts.Diamond.lead.buy_in")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except RecursionError:
+        raise ScenarioError(f"{short_key(key)}: the value is nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits, a bad date
+        raise ScenarioError(f"{short_key(key)}: {_show(raw)} is not allowed: {one_line(exc, 200)}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise ScenarioError(f"{key}: {raw!r} is not a finite number")
+        raise ScenarioError(f"{short_key(key)}: {_show(raw)} is not a finite number")
+    check_depth(value, short_key(key))
     return key, value
 
 
 def apply_overrides(s: Scenario, overrides: list[str] | dict[str, Any]) -> Scenario:
     """Return a new scenario with dotted-key overrides applied and validated."""
-    items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if isinstance(overrides, dict):
+        items = [(k, check_depth(v, short_key(k))) for k, v in overrides.items()]
+        for k, _ in items:
+            if not isinstance(k, str) or not k or any(not part for part in k.split(".")):
+                raise ScenarioError(f"override key {_show(k)}: not a dotted path like districts.Diamond.lead.buy_in")
+    else:
+        items = [parse_override(o) for o in overrides]
     data = s.model_dump(mode="python")
     for key, value in items:
         _set_path(data, key, value)
@@ -454,7 +578,7 @@ def _set_path(data: dict, key: str, value: Any) -> None:
             node = _list_item(node, part, path)
             continue
         if not isinstance(node, dict) or part not in node:
-            raise ScenarioError(f"{path}: unknown key" + _allowed(node))
+            raise ScenarioError(f"{short_key(path)}: unknown key" + _allowed(node))
         if node[part] is None:
             node[part] = {}
         node = node[part]
@@ -464,9 +588,9 @@ def _set_path(data: dict, key: str, value: Any) -> None:
         node[idx] = value
         return
     if not isinstance(node, dict):
-        raise ScenarioError(f"{key}: cannot set a key inside a {type(node).__name__}")
+        raise ScenarioError(f"{short_key(key)}: cannot set a key inside a {type(node).__name__}")
     if last not in node and not _open_mapping(parts[:-1]):
-        raise ScenarioError(f"{key}: unknown key" + _allowed(node))
+        raise ScenarioError(f"{short_key(key)}: unknown key" + _allowed(node))
     node[last] = copy.deepcopy(value)
 
 
@@ -481,11 +605,11 @@ def _list_item(node: list, part: str, path: str):
 
 def _index(part: str, path: str, n: int) -> int:
     try:
-        i = int(part)
+        i = int(part) if part.isascii() and len(part) <= 18 else int("x")
     except ValueError:
-        raise ScenarioError(f"{path}: {part!r} is not a list index; allowed: 0..{n - 1}") from None
+        raise ScenarioError(f"{short_key(path)}: {short_key(part)!r} is not a list index; allowed: 0..{n - 1}") from None
     if not 0 <= i < n:
-        raise ScenarioError(f"{path}: index {i} out of range; allowed: 0..{n - 1}")
+        raise ScenarioError(f"{short_key(path)}: index {i} out of range; allowed: 0..{n - 1}")
     return i
 
 
@@ -511,6 +635,7 @@ __all__ = [
     "LeaderModel",
     "ParametersModel",
     "ProgramModel",
+    "ProviderModel",
     "Scenario",
     "ScenarioError",
     "apply_overrides",

@@ -269,7 +269,28 @@ class SensitivitySpec(BaseModel):
     types: dict[str, dict[str, Any]] = Field(default_factory=dict)
     scenario: dict[str, Any] | None = None
     factors: dict[str, FactorSpec] = Field(min_length=2)
+    # Model parameters deliberately held at their defaults, each with the reason (e.g. inert under
+    # the study's provider type); together with the parameter factors they must name every parameter.
+    not_varied: dict[str, str] = Field(default_factory=dict)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @field_validator("not_varied")
+    @classmethod
+    def _not_varied_are_parameters(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in v if k not in PARAMETER_SPECS)
+        if bad:
+            raise ValueError(f"{', '.join(bad)} not a model parameter; allowed: {', '.join(PARAMETER_SPECS)}")
+        short = sorted(k for k, reason in v.items() if len(str(reason).strip()) < 20)
+        if short:
+            raise ValueError(f"{', '.join(short)}: give a reason (at least 20 characters) for not varying it")
+        return v
+
+    @model_validator(mode="after")
+    def _not_varied_and_varied_are_disjoint(self):
+        both = sorted(n for n, f in self.factors.items() if f.kind == "parameter" and n in self.not_varied)
+        if both:
+            raise ValueError(f"not_varied: {', '.join(both)} also a factor; a parameter is either varied or not")
+        return self
     _source: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")

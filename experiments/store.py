@@ -19,10 +19,16 @@ plain Parquet datasets (``pandas.read_parquet(OUT / "runs")``; hidden temporary 
 
 A lock (``OUT/.lock``, ``fcntl.flock``; released by the OS when the process dies, even by kill -9)
 keeps two sweeps from writing into one folder at once.
+
+A full disk (``ENOSPC``, a quota ``EDQUOT``, a file-size limit ``EFBIG``) while writing raises
+:class:`DiskFullError` (an ``OSError`` with the same errno, naming the folder) after removing the
+half-written temporary file and, if the chunk was not recorded, the chunk's other file: what the
+manifest lists stays complete and loadable, and ``resume`` after freeing space finishes the sweep.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -38,6 +44,22 @@ MANIFEST = "manifest.json"
 FORMAT = "coherence-sim sweep"
 FORMAT_VERSION = 1
 RUNS, ELEMENTS = "runs", "elements"
+# a write failed for want of room: no space, over quota, over the file-size limit
+DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if e is not None)
+
+
+class DiskFullError(OSError):
+    """No room left while writing a sweep's folder. What the manifest lists is intact; free space
+    and resume. ``folder`` is the sweep's folder, ``filename`` the file being written."""
+
+    def __init__(self, err: int, strerror: str, filename: str | os.PathLike, folder: Path) -> None:
+        super().__init__(err, strerror, str(filename))
+        self.folder = Path(folder)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is an ``OSError`` for want of room (ENOSPC, EDQUOT, EFBIG)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 # Element-table code columns: small ints (the IntEnum values of sim.vocab); keys in this order.
 CODE_COLUMNS: dict[str, type] = {
@@ -118,6 +140,7 @@ class SweepStore:
                 merged["status"] = "running"
                 store = cls(root, merged, lock_fd)
                 store._drop_missing()
+                store._drop_orphans()
             else:
                 store = cls(root, dict(manifest, completed={}, status="running"), lock_fd)
             store._clean_tmp()
@@ -151,35 +174,55 @@ class SweepStore:
         """Write a file of the folder (design, scenario) once, atomically, via ``write(tmp_path)``."""
         p = self.root / name
         if not p.exists():
-            tmp = self.root / f".{name}.tmp"
-            write(tmp)
-            _fsync_file(tmp)
-            os.replace(tmp, p)
+            self._atomic(p, write)
         return p
 
     def write_chunk(self, chunk: int, runs: pa.Table, elements: pa.Table, info: dict) -> None:
-        """Write a chunk's two tables, then record the chunk as complete."""
-        for sub, table in ((ELEMENTS, elements), (RUNS, runs)):
-            final = self.root / sub / chunk_name(chunk)
-            tmp = final.with_name(f".{final.name}.tmp")
-            pq.write_table(table, tmp, compression="zstd")
-            _fsync_file(tmp)
-            os.replace(tmp, final)
-        _fsync_dir(self.root / RUNS)
+        """Write a chunk's two tables, then record the chunk as complete.
+
+        If a write fails (a full disk), the temporary file is removed and so is the chunk's other
+        file if already in place: a chunk not in the manifest leaves nothing behind."""
+        recorded = str(chunk) in self.manifest.get("completed", {})
+        written: list[Path] = []
+        try:
+            for sub, table in ((ELEMENTS, elements), (RUNS, runs)):
+                final = self.root / sub / chunk_name(chunk)
+                self._atomic(final, lambda tmp, table=table: _write_table_file(table, tmp))
+                written.append(final)
+            _fsync_dir(self.root / ELEMENTS)
+            _fsync_dir(self.root / RUNS)
+        except BaseException:
+            if not recorded:
+                for f in written:
+                    _unlink_quietly(f)
+            raise
+        # the chunk's files are durable: record it. Should the manifest's own write fail, the chunk
+        # stays recorded here (a later manifest write, e.g. the final status, may still save it);
+        # on disk either the old manifest (chunk not listed, recomputed on resume) or the new one.
         self.manifest.setdefault("completed", {})[str(chunk)] = info
         self.write_manifest()
 
     def write_manifest(self) -> None:
         m = dict(self.manifest)
         m["completed"] = {str(k): m["completed"][k] for k in sorted(m.get("completed", {}), key=int)}
-        tmp = self.root / f".{MANIFEST}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            # indented while small; compact for sweeps of many chunks (it is rewritten after each one)
-            json.dump(m, fh, indent=1 if len(m["completed"]) < 1000 else None, allow_nan=False, default=str)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / MANIFEST)
+        # indented while small; compact for sweeps of many chunks (it is rewritten after each one)
+        indent = 1 if len(m["completed"]) < 1000 else None
+        self._atomic(self.root / MANIFEST, lambda tmp: _write_json_file(m, tmp, indent))
         _fsync_dir(self.root)
+
+    def _atomic(self, final: Path, write) -> None:
+        """``write(tmp)`` to a hidden temporary name beside ``final``, flush it to disk, rename it.
+        On any failure the temporary file is removed; a full disk raises :class:`DiskFullError`."""
+        tmp = final.with_name(f".{final.name}.tmp")
+        try:
+            write(tmp)
+            _fsync_file(tmp)
+            os.replace(tmp, final)
+        except BaseException as exc:
+            _unlink_quietly(tmp)
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise DiskFullError(exc.errno, exc.strerror or os.strerror(exc.errno), final, self.root) from exc
+            raise
 
     def _drop_missing(self) -> None:
         """Forget completed chunks whose files are gone (they will be computed again)."""
@@ -189,11 +232,25 @@ class SweepStore:
             if not ((self.root / RUNS / name).is_file() and (self.root / ELEMENTS / name).is_file()):
                 del done[c]
 
+    def _drop_orphans(self) -> None:
+        """Remove chunk files the manifest does not list (left by an interruption between a chunk's
+        files and the manifest): they would be computed again and replaced anyway, and this keeps
+        ``runs/`` and ``elements/`` readable as plain datasets without duplicates."""
+        listed = {chunk_name(int(c)) for c in self.manifest.get("completed", {})}
+        for sub in (self.root / RUNS, self.root / ELEMENTS):
+            if sub.is_dir():
+                for p in sub.glob("chunk-*.parquet"):
+                    if p.name not in listed:
+                        _unlink_quietly(p)
+
     def _clean_tmp(self) -> None:
         for sub in (self.root, self.root / RUNS, self.root / ELEMENTS):
             if sub.is_dir():
                 for p in sub.glob(".*.tmp"):
                     p.unlink(missing_ok=True)
+        for p in self.root.glob("*.tmp"):  # e.g. scenario.toml.tmp of experiments.scenario.dump_scenario
+            if p.is_file():
+                p.unlink(missing_ok=True)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -243,7 +300,63 @@ def load_results(root: str | Path, *, codes: str = "int") -> tuple[pd.DataFrame,
     return runs, elements
 
 
+def runs_saved(root: str | Path) -> tuple[int, int | None]:
+    """(runs stored, runs planned or None) of the sweep in ``root``, from its manifest on disk."""
+    m = read_manifest(root)
+    done = sum(int(v.get("runs", 0)) for v in m.get("completed", {}).values())
+    planned = (m.get("plan") or {}).get("n_runs")
+    return done, (int(planned) if isinstance(planned, int) else None)
+
+
+def disk_full_message(exc: OSError, folder: str | Path | None = None) -> str:
+    """One paragraph for a user whose disk filled up: what happened, where, what is saved, what to do."""
+    where = getattr(exc, "folder", None) or folder
+    if where is None and exc.filename:
+        where = Path(exc.filename).parent
+    reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "a file-size limit was reached"}.get(exc.errno, "the disk quota is exceeded")
+    text = f"{reason} (no space left on the device)" if exc.errno == errno.ENOSPC else reason
+    parts = [f"coherence-sim: error: {text}"]
+    if exc.filename:
+        parts[0] += f" while writing {exc.filename}"
+    parts[0] += "."
+    saved = None
+    if where is not None:
+        try:
+            saved = runs_saved(where)
+        except (ValueError, OSError):
+            saved = None
+    if saved is not None:
+        done, planned = saved
+        of = f" of {planned}" if planned is not None else ""
+        parts.append(f"{done}{of} runs are saved in {where} and intact (the chunk being written was discarded).")
+        parts.append("Free some space on that disk (or move the folder to a bigger one) and run the same command "
+                     "again with --resume: saved runs are kept, not computed again, and the rest are finished.")
+    else:
+        if where is not None:
+            parts.append(f"Output folder: {where}.")
+        parts.append("Free some space on that disk and run the command again (with --resume for a sweep or a rollout).")
+    return " ".join(parts)
+
+
 # --- helpers -----------------------------------------------------------------------------------
+def _write_table_file(table: pa.Table, path: Path) -> None:
+    """The low-level write of a chunk's Parquet file (a test replaces it to inject a full disk)."""
+    pq.write_table(table, path, compression="zstd")
+
+
+def _write_json_file(obj: dict, path: Path, indent: int | None) -> None:
+    """The low-level write of the manifest (a test replaces it to inject a full disk)."""
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, indent=indent, allow_nan=False, default=str)  # flushed to disk by the caller
+
+
+def _unlink_quietly(p: Path) -> None:
+    try:
+        p.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def _differences(old: dict, new: dict) -> str:
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     parts = []
@@ -322,4 +435,17 @@ def _unlock(fd: int | None) -> None:
         os.close(fd)
 
 
-__all__ = ["CODE_COLUMNS", "CODE_KEYS", "MANIFEST", "SweepStore", "elements_schema", "load_results", "read_manifest"]
+__all__ = [
+    "CODE_COLUMNS",
+    "CODE_KEYS",
+    "DISK_FULL_ERRNOS",
+    "MANIFEST",
+    "DiskFullError",
+    "SweepStore",
+    "disk_full_message",
+    "elements_schema",
+    "is_disk_full",
+    "load_results",
+    "read_manifest",
+    "runs_saved",
+]

@@ -79,6 +79,7 @@ from .scenario import (
     dump_scenario,
     load_scenario,
     parse_scenario_text,
+    read_input_file,
     scenario_dict,
     validate_scenario,
 )
@@ -217,14 +218,7 @@ def validate_sweep_spec(data: Any, base_dir: str | Path | None = None, source: s
 def load_sweep_spec(path: str | Path) -> SweepSpec:
     """Read a sweep spec (``.toml``, ``.yaml`` or ``.yml``; parsed safely)."""
     p = Path(path)
-    if not p.is_file():
-        raise ScenarioError(f"sweep spec {p}: does not exist")
-    if p.stat().st_size > MAX_FILE_BYTES:
-        raise ScenarioError(f"sweep spec {p}: larger than {MAX_FILE_BYTES} bytes")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"sweep spec {p}: cannot be read ({exc})") from None
+    text = read_input_file(p, "sweep spec")
     data = parse_scenario_text(text, p.suffix.lower(), f"sweep spec {p}")
     return validate_sweep_spec(data, base_dir=p.resolve().parent, source=str(p))
 

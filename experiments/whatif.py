@@ -134,13 +134,13 @@ def load_whatif_library(path: str | Path | None = None) -> dict[str, WhatIfSpec]
     of ``KEY=VALUE`` overrides), and optionally ``lines`` (report lines, ``"941"`` or
     ``"941-950"``) and ``note``. Overrides are checked against a scenario only when applied
     (see tests/test_whatif.py for the check of the packaged library against the case)."""
+    from .scenario import ScenarioError, parse_toml, read_input_file
+
     p = Path(path) if path is not None else LIBRARY_PATH
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise WhatIfLibraryError(f"what-if library {p}: cannot be read ({exc})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise WhatIfLibraryError(f"what-if library {p}: not valid TOML ({exc})") from None
+        data = parse_toml(read_input_file(p, "what-if library"), f"what-if library {p}")
+    except ScenarioError as exc:
+        raise WhatIfLibraryError(str(exc)) from None
     extra = sorted(set(data) - {"whatif"})
     if extra:
         raise WhatIfLibraryError(f"what-if library {p}: unknown key(s) {', '.join(extra)}; allowed: whatif")

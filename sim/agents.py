@@ -241,6 +241,8 @@ class District(Agent):
         )
         m.record_change(d, record)
         self._pending.pop(e, None)
+        if m.providers is not None:
+            m.providers.after_change(self, record, decider)  # a bundle's tie (sim/providers.py)
         return record
 
     # --- shocks ----------------------------------------------------------------------------
@@ -256,10 +258,12 @@ class District(Agent):
         self.model.remove_prek_teachers(self, month)
         self.model.log_event(month, self.name, "prek_eliminated", "pre-K programme ended; its children moved to TK")
 
-    def adopt_curriculum(self, month: int) -> None:
-        """A curriculum adopted with another provider, with publisher PD (lines 633-640, 748, 765-766)."""
+    def adopt_curriculum(self, month: int, trigger: str | None = None) -> None:
+        """A curriculum adopted with another provider, with publisher PD (lines 633-640, 748, 765-766);
+        or, under a publisher or a partnership, the provider's own curriculum (sim/providers.py)."""
         lead = self.lead
-        trigger = "curriculum adopted with another provider"
+        if trigger is None:
+            trigger = "curriculum adopted with another provider"
         for element in (Element.PEDAGOGY, Element.TEACHER_LEARNING):
             if not self.model.pending[self.index, element]:
                 self.enact(element, month, SOURCE_CURRICULUM, trigger, lead, month)
@@ -361,6 +365,8 @@ class Provider(Agent):
         if superintendents:
             gain = model.params.superintendent_buy_in_gain
             for district in model.district_list:
+                if model.providers is not None and not model.providers.superintendent_convening(district.index):
+                    continue
                 for leader in district.leaders:
                     if leader.superintendent:
                         leader.buy_in = min(1.0, leader.buy_in + gain)

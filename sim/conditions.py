@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .providers import ProviderSpec
 from .vocab import N_ELEMENTS, Capacity, Element, GradeBand
 
 ShockKind = Literal["prek_eliminated", "curriculum_adoption"]
@@ -90,6 +91,7 @@ class DistrictConditions:
     leaders: tuple[LeaderSpec, ...]
     has_prek: bool = True
     shocks: tuple[ShockSpec, ...] = ()
+    rural: bool = False  # limited access to qualified providers (brief 000_2f2cc46267fd8ab3.txt line 15)
 
     def __post_init__(self) -> None:
         p = f"districts.{self.name}"
@@ -194,6 +196,7 @@ class Conditions:
     horizon_months: int = 36
     turbulence_by_year: tuple[float, ...] = (0.5, 0.3, 0.15)  # assumed COVID profile, lines 599-601
     turbulence_after: float = 0.05
+    provider: ProviderSpec = field(default_factory=ProviderSpec)  # who the provider is (sim/providers.py)
 
     def __post_init__(self) -> None:
         if not self.districts:

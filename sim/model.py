@@ -20,6 +20,7 @@ from .agents import District, Leader, Provider, Teacher
 from .calendar import PROVIDER_OFFSET, SHOCK_OFFSET, TURNOVER_OFFSET, school_year
 from .conditions import Conditions
 from .parameters import Parameters
+from .providers import ProviderState, needs_state
 from .records import SOURCE_AGENDA, SOURCE_INITIATIVE, ChangeRecord, EventRecord, LinkRecord
 from .teachers import GROUPS_PER_DISTRICT, TeacherPopulation
 from .vocab import N_ELEMENTS, Capacity, Content, Element, Practice
@@ -90,6 +91,10 @@ class CoherenceModel(Model):
             if dc.prior_provider:
                 self.readiness[dist_agent.index] += P.head_start_prior_provider
             self.gate[dist_agent.index] = dist_agent.gates()
+        # Provider types (sim/providers.py): who joined, what they receive, the partnership's health.
+        # None for the case's provider (a PL provider alone, districts already recruited): the
+        # original code path, with no extra random numbers.
+        self.providers: ProviderState | None = ProviderState(self) if needs_state(conditions.provider) else None
         self._agenda: list[tuple[District, Leader]] = []
         self._refresh_agendas()
         self._p_change: np.ndarray | None = None  # cached monthly change probabilities
@@ -107,6 +112,8 @@ class CoherenceModel(Model):
         # The calendar: provider activities, shocks and leader turnover are Mesa events.
         for month in self.provider.active_months(H):
             self.schedule_event(self.provider.deliver, at=month + PROVIDER_OFFSET)
+        if self.providers is not None:
+            self.providers.schedule(SHOCK_OFFSET)
         for dist_agent in self.district_list:
             for shock in dist_agent.conditions.shocks:
                 if shock.month < H:
@@ -183,7 +190,10 @@ class CoherenceModel(Model):
 
     def expose(self, amount: np.ndarray) -> None:
         """Provider exposure reaches every district's team; turbulence (COVID, closings, turnover,
-        lines 599-601) is assumed to cost a share of it."""
+        lines 599-601) is assumed to cost a share of it. Under another provider type the exposure
+        is weighted by kind and reaches only served districts (``ProviderState.exposure``)."""
+        if self.providers is not None:
+            amount = self.providers.exposure(amount)
         self.readiness += amount * (1.0 - self.turbulence(int(self.time)))
         self._p_change = None
 
@@ -193,7 +203,10 @@ class CoherenceModel(Model):
         HLPPs only if it already carries them in some element (lines 1440-1461)."""
         year = school_year(month)
         if year <= self.program.years:
-            return float(self.program.year_row(self.program.hlpp_emphasis, year))
+            if self.providers is None:
+                return float(self.program.year_row(self.program.hlpp_emphasis, year))
+            if self.providers.served(d):  # publisher PL carries a share of it (sim/providers.py)
+                return float(self.program.year_row(self.program.hlpp_emphasis, year)) * self.providers.depth
         return 1.0 if self.content[d, :, Content.PRINCIPLES].any() else 0.0
 
     def turbulence(self, month: int) -> float:
@@ -259,6 +272,22 @@ class CoherenceModel(Model):
         if changed:
             self._link_arrays = None
 
+    def add_link(self, d: int, a: int, b: int, consistent: bool, month: int) -> None:
+        """Link two changed elements now (a bundle's curriculum-embedded PL, sim/providers.py)."""
+        key = (d, a, b) if a < b else (d, b, a)
+        if self._link_candidates.pop(key, None) is not None:
+            self._link_arrays = None
+        self.links[d, a, b] = self.links[d, b, a] = True
+        self.link_consistent[d, a, b] = self.link_consistent[d, b, a] = consistent
+        self.link_log.append(
+            LinkRecord(month, self.district_list[d].name, Element(a), Element(b),
+                       Content.SIGNATURE if consistent else Content.COMPETING, consistent)
+        )
+
+    def services_changed(self) -> None:
+        """A district's services started or stopped (a partnership failed): drop cached hazards."""
+        self._p_change = None
+
     def log_event(self, month: int, district: str, kind: str, detail: str) -> None:
         self.event_log.append(EventRecord(month, district, kind, detail))
 
@@ -278,19 +307,29 @@ class CoherenceModel(Model):
         turb = self.turbulence(month)
         in_program = year <= self.program.years
         momentum = 1.0 if in_program else self.params.post_initiative_momentum
-        self._decide(month, turb, momentum)
+        key = None
+        if self.providers is not None:
+            # Per district: supported this month (joined, services not withdrawn) or on its own.
+            served = self.providers.in_program(in_program)
+            momentum = np.where(served, 1.0, self.params.post_initiative_momentum)[:, None]
+            key = (turb, in_program, self.providers.version)
+        self._decide(month, turb, momentum, key)
         if self._agenda:
             self._competing_agendas(month, turb)
         self._link(month, turb)
         self._teachers(month, turb, in_program)
         self.month_activity = (False, False)
+        if self.providers is not None:
+            self.providers.month(month)  # the partnership's health; a failure withdraws services
         if month + 1 == 12 * self.program.years and month + 1 < self.horizon:
             self.log_event(month, "", "programme_ended", "the provider's programme ends; districts continue on their own")
 
-    def _decide(self, month: int, turb: float, momentum: float) -> None:
+    def _decide(self, month: int, turb: float, momentum, key: tuple | None = None) -> None:
         """Participation -> change: readiness from the provider's emphasis, need, leadership gate,
-        capacity (lines 994-1060, 1082-1129, 1263-1278, 1280-1302)."""
-        key = (turb, momentum)
+        capacity (lines 994-1060, 1082-1129, 1263-1278, 1280-1302). ``momentum`` is a number, or
+        a (D, 1) array under another provider type (``key`` then identifies it for the cache)."""
+        if key is None:
+            key = (turb, momentum)
         if self._p_change is None or self._p_change_key != key:
             P = self.params
             if self._mult is None:
@@ -304,13 +343,16 @@ class CoherenceModel(Model):
         hits = np.flatnonzero(self.rng_decide.random(self._p_change.shape) < self._p_change)
         if not len(hits):
             return
-        trigger = self.provider.last_activity if momentum == 1.0 else "the district's own sustainability plan"
+        per_district = isinstance(momentum, np.ndarray)  # another provider type (sim/providers.py)
+        trigger = self.provider.last_activity if not per_district and momentum == 1.0 else "the district's own sustainability plan"
+        if per_district:
+            triggers = [self.provider.last_activity if m == 1.0 else trigger for m in momentum[:, 0].tolist()]
         for flat in hits.tolist():
             d, e = divmod(flat, _E)
             district = self.district_list[d]
             element = Element(e)
             decider = district.choose_decider(element, district.stream.random())
-            district.decide(element, month, SOURCE_INITIATIVE, trigger, decider)
+            district.decide(element, month, SOURCE_INITIATIVE, triggers[d] if per_district else trigger, decider)
 
     def _competing_agendas(self, month: int, turb: float) -> None:
         """An authority holder's own agenda changes its elements (lines 832-868, 1270-1278)."""
@@ -370,7 +412,17 @@ class CoherenceModel(Model):
             hlpp_on = (self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0,) * self.n_districts
         else:
             hlpp_on = tuple(self.content[:, :, Content.PRINCIPLES].any(axis=1).tolist())
+        if self.providers is not None:
+            # Served districts follow the programme (publisher PL: if it carries any HLPPs); the
+            # others deepen only if they carry the HLPPs themselves.
+            own = self.content[:, :, Content.PRINCIPLES].any(axis=1)
+            served = self.providers.in_program(in_program)
+            prog = bool(in_program and self.providers.depth > 0
+                        and self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0)
+            hlpp_on = tuple(np.where(served, prog, own).tolist())
         key = (self._tl_version, team, slo, turb, hlpp_on)
+        if self.providers is not None:
+            key = key + (self.providers.version,)
         hazards = self._teacher_cache.get(key)
         if hazards is None:
             p1, p2 = self._teacher_probabilities(turb, team, slo, hlpp_on)
@@ -389,10 +441,18 @@ class CoherenceModel(Model):
         q_tl = 1.0 - P.teacher_uptake_district
         stay_k3 = np.where(tl_on, q_tl, 1.0)
         stay_prek = np.where(tl_on & self.prek_included[:, _TL], q_tl, 1.0)
-        if slo:
-            stay_k3 = stay_k3 * q_tl
-            stay_prek = stay_prek * q_tl
-        q_team = (1.0 - P.teacher_uptake_team) if team else 1.0
+        if self.providers is not None:
+            # Activities reach served districts only; publisher PL moves teachers less (uptake).
+            s = self.providers.service * self.providers.uptake
+            if slo:
+                stay_k3 = stay_k3 * (1.0 - P.teacher_uptake_district * s)
+                stay_prek = stay_prek * (1.0 - P.teacher_uptake_district * s)
+            q_team = (1.0 - P.teacher_uptake_team * s) if team else 1.0
+        else:
+            if slo:
+                stay_k3 = stay_k3 * q_tl
+                stay_prek = stay_prek * q_tl
+            q_team = (1.0 - P.teacher_uptake_team) if team else 1.0
         # group order within a district: (K-3, off team), (K-3, team), (pre-K, off), (pre-K, team)
         stay = np.column_stack([stay_k3, stay_k3 * q_team, stay_prek, stay_prek * q_team]).ravel()
         p_first = (1.0 - stay) * (1.0 - turb)

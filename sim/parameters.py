@@ -182,9 +182,128 @@ _SPECS: tuple[ParameterSpec, ...] = (
         "Pandemic turbulence (lines 599-601, 1350-1352); the per-year profile is a scenario condition",
         "Multiplier on the scenario's turbulence profile.",
     ),
+    # --- Provider types and partnerships ---------------------------------------------------
+    # Line numbers in these sources refer to the partnership brief 000_2f2cc46267fd8ab3.txt
+    # ("brief"); none of these parameters acts in the four-district case (provider.kind =
+    # "pl_provider", recruitment not simulated), see sim/providers.py and sim/partnership.py.
+    ParameterSpec(
+        "bundle_tie", "probability", 0.0, 1.0, 0.8,
+        "assumed. Co-branded bundles co-design curriculum-embedded training (brief lines 17, 131-135) for 'stronger coherence in the delivery of support' (brief line 147)",
+        "Under a co-branded bundle, probability that a change to pedagogy & materials or to teacher learning pulls the other along (a change to it, or a link if it already changed) and links the two.",
+    ),
+    ParameterSpec(
+        "publisher_pl_intensity", "fraction", 0.0, 1.0, 0.5,
+        "assumed. PL providers 'contribute deep expertise in instructional practice' (brief line 17); bundles were built to augment 'publisher PL capabilities' (brief line 135)",
+        "Exposure a publisher's own professional learning delivers, relative to the PL provider's programme, and the multiplier on team teachers' uptake under it.",
+    ),
+    ParameterSpec(
+        "publisher_pl_breadth", "fraction", 0.0, 1.0, 0.3,
+        "assumed. Publisher PL accompanies its materials (report 003 lines 765-766; brief line 17 'product integration'); leadership capacity was an add-on the PL provider brought (brief line 135)",
+        "Weight publisher PL gives to the district systems (framework, school-leader learning, oversight) relative to pedagogy & materials, teacher learning and assessment.",
+    ),
+    ParameterSpec(
+        "publisher_practice_depth", "fraction", 0.0, 1.0, 0.25,
+        "assumed. The HLPPs are the PL provider's expertise (report 003 lines 444-460; brief line 17)",
+        "Share of the programme's emphasis on the high-leverage practices that a publisher's own PL carries.",
+    ),
+    ParameterSpec(
+        "reach_pl_provider", "probability", 0.0, 1.0, 0.3,
+        "assumed. Districts face 'limited access to qualified providers' (brief line 15); the case's provider recruited intentionally (report 003 lines 282-285)",
+        "Probability that a nonprofit PL provider's own recruitment reaches a district (times the superintendent's buy-in: recruitment required superintendent buy-in, report 003 line 282-285).",
+    ),
+    ParameterSpec(
+        "rural_access", "fraction", 0.0, 1.0, 0.5,
+        "assumed. 'Rural and smaller districts may encounter additional barriers, including limited access to qualified providers' (brief line 15)",
+        "Multiplier on the PL provider's reach for a rural district.",
+    ),
+    ParameterSpec(
+        "reach_publisher", "probability", 0.0, 1.0, 0.8,
+        "assumed. 'Publishers bring reach, market access, and product integration' (brief line 17)",
+        "Probability that a publisher's sales pipeline reaches a district (any size, rural or not, whatever its superintendent's buy-in).",
+    ),
+    ParameterSpec(
+        "lead_conversion", "probability", 0.0, 1.0, 0.5,
+        "assumed. Lead generation is one of the three go-to-market models (brief line 131)",
+        "Under lead generation, probability that a lead the publisher passes on becomes an offer from the PL provider.",
+    ),
+    ParameterSpec(
+        "neutrality_penalty", "fraction", 0.0, 1.0, 0.6,
+        "assumed. 'PL providers' desire to remain curriculum-neutral creates challenges for lead generation' (brief line 199)",
+        "Share of lead conversions lost when the PL provider stays curriculum-neutral (provider.curriculum_neutral).",
+    ),
+    ParameterSpec(
+        "cross_sell_rate", "probability", 0.0, 1.0, 0.4,
+        "assumed. Cross-marketing/selling (brief line 131); 'concerns about the ability of sales teams to sell packaged services with the product' (brief line 199)",
+        "Under cross-selling, probability that a publisher's sales contact sells the PL provider's services.",
+    ),
+    ParameterSpec(
+        "curriculum_uptake", "probability", 0.0, 1.0, 0.5,
+        "assumed. Under cross-selling the curriculum and the PL are bought separately (brief lines 131, 189)",
+        "Under cross-selling, probability that a district taking the PL provider's services also adopts the partner publisher's curriculum.",
+    ),
+    ParameterSpec(
+        "bundle_sales_rate", "probability", 0.0, 1.0, 0.6,
+        "assumed. Sales teams sell the bundle once defined, with a playbook and incentives (brief lines 197-201); a single point of procurement (brief line 189)",
+        "Under a co-branded bundle, probability that a publisher's sales contact sells the bundle.",
+    ),
+    ParameterSpec(
+        "price_pl_fixed", "USD per district-year", 0.0, 500000.0, 60000.0,
+        "assumed (no prices in the sources). Pricing PL 'as a product' and scaling it with service intensity is hard (brief line 191); convenings and coaching serve a district's team whatever its size",
+        "Annual price of the PL provider's programme per district (convenings, team coaching, shared learning opportunities).",
+    ),
+    ParameterSpec(
+        "price_pl_per_teacher", "USD per teacher-year", 0.0, 5000.0, 400.0,
+        "assumed (no prices in the sources; brief line 191)",
+        "Annual price of the PL provider's programme per pre-K-3 teacher.",
+    ),
+    ParameterSpec(
+        "price_curriculum_per_teacher", "USD per teacher-year", 0.0, 5000.0, 600.0,
+        "assumed (no prices in the sources). Curriculum with the publisher's own PL (report 003 lines 765-766)",
+        "Annual price of the publisher's curriculum and its publisher PL per pre-K-3 teacher (materials for one classroom).",
+    ),
+    ParameterSpec(
+        "bundle_discount", "fraction", 0.0, 0.9, 0.15,
+        "assumed. A single point of access for procurement of a bundled offering (brief line 189)",
+        "Discount of a co-branded bundle on the sum of its parts.",
+    ),
+    ParameterSpec(
+        "budget_per_student", "USD per student-year", 0.0, 1000.0, 40.0,
+        "assumed. Limited funding is a barrier to securing CBPL at scale (brief line 15)",
+        "Annual money a district can put towards mathematics PL and materials, per enrolled student.",
+    ),
+    ParameterSpec(
+        "price_sensitivity", "dimensionless", 0.1, 10.0, 2.0,
+        "assumed. 'Difficulty reaching affordable price points for smaller districts without supplemental funding' (brief line 191)",
+        "Steepness of the affordability curve: a district buys with probability r^k / (1 + r^k), r = budget / net price.",
+    ),
+    ParameterSpec(
+        "trust_gain", "per meeting", 0.0, 1.0, 0.06,
+        "assumed. 'Agreed-upon meeting cadence', joint work sessions 'accelerate trust-building' (brief lines 173, 177)",
+        "Share of the remaining distance to full organisational trust closed by one partnership meeting.",
+    ),
+    ParameterSpec(
+        "trust_erosion", "1/month", 0.0, 1.0, 0.05,
+        "assumed. Misaligned strategy and 'lower organizational-level trust' slow decisions (brief lines 165-167, 175)",
+        "Monthly loss of organisational trust per unit of strategic misalignment (1 - provider.alignment).",
+    ),
+    ParameterSpec(
+        "health_volatility", "per month", 0.0, 0.5, 0.04,
+        "assumed. Staffing availability, pricing, market feedback are risks to monitor (brief line 155)",
+        "Standard deviation of the monthly shock to organisational trust.",
+    ),
+    ParameterSpec(
+        "partnership_failure_threshold", "health", 0.0, 1.0, 0.3,
+        "assumed. Phase 4 monitors 'the health and viability of each partnership' (brief line 155); sustaining it needs trust and communication (brief line 205)",
+        "Partnership health ((alignment + trust) / 2) below which the partnership fails and its joint services are withdrawn.",
+    ),
 )
 
 PARAMETER_SPECS: Mapping[str, ParameterSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+#: The provider-type parameters (sim/providers.py, sim/partnership.py): inert in the four-district
+#: case (a PL provider alone, its districts already recruited), so fixed in the calibration and
+#: outside the case's sensitivity study.
+PROVIDER_PARAMETERS: tuple[str, ...] = tuple(s.name for s in _SPECS[_SPECS.index(next(x for x in _SPECS if x.name == "bundle_tie")):])
 
 def _post_init(self) -> None:
     for f in fields(self):

@@ -14,7 +14,7 @@ from .vocab import Content, Element
 # Where a change came from.
 SOURCE_INITIATIVE = "initiative"  # the improvement team, prompted by the provider's work
 SOURCE_AGENDA = "competing_agenda"  # an authority holder's own agenda (lines 1270-1278)
-SOURCE_CURRICULUM = "curriculum_adoption"  # a curriculum adopted with another provider (line 636)
+SOURCE_CURRICULUM = "curriculum_adoption"  # a curriculum adopted with another provider (line 636), or the publisher's
 SOURCES = (SOURCE_INITIATIVE, SOURCE_AGENDA, SOURCE_CURRICULUM)
 
 

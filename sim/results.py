@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import coding
+from .providers import provider_outputs
 from .records import ChangeRecord, EventRecord, LinkRecord
 from .vocab import (
     N_ELEMENTS,
@@ -50,6 +51,14 @@ class RunResult:
     changes: list[ChangeRecord] = field(default_factory=list)
     link_log: list[LinkRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
+    # The provider (sim/providers.py): who joined, what they received, what it cost.
+    provider_kind: str = "pl_provider"
+    joined: np.ndarray | None = None  # (D,) bool: took up the offer (always, unless recruitment is simulated)
+    curriculum_adopted: np.ndarray | None = None  # (D,) bool: adopted the provider's curriculum
+    service_months: np.ndarray | None = None  # (D,) months of PL services received
+    cost_district: np.ndarray | None = None  # (D,) USD the district paid over the run
+    cost_subsidy: np.ndarray | None = None  # (D,) USD paid by supplemental funding
+    partnership_failed_month: int = -1  # month the partnership failed (-1: it did not, or no partnership)
 
     @classmethod
     def from_model(cls, model, seed=None) -> "RunResult":
@@ -57,6 +66,7 @@ class RunResult:
         n_links = model.links.sum(axis=2)
         prek_end = model.has_prek_end
         return cls(
+            **provider_outputs(model),
             districts=tuple(d.name for d in model.district_list),
             seed=seed,
             horizon_months=model.horizon,

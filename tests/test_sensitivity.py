@@ -137,7 +137,9 @@ def space():
 def test_default_spec_covers_every_parameter_with_a_reason(space):
     spec = sens.load_sensitivity_spec()
     params = {n for n, f in spec.factors.items() if f.kind == "parameter"}
-    assert params == set(PARAMETER_SPECS)
+    assert params | set(spec.not_varied) == set(PARAMETER_SPECS)
+    assert not params & set(spec.not_varied)
+    assert all(len(reason) > 20 for reason in spec.not_varied.values())
     for f in space.factors:
         assert len(f.reason) > 20
         if f.kind == "parameter":
@@ -333,3 +335,35 @@ def test_cli_tiny_study_on_two_workers_equals_one_worker(tmp_path, capsys):
     one = sens.run_study(str(p), tmp_path / "one", workers=1, quiet=True, report=False)
     two = sens.load_study(tmp_path / "two")
     pd.testing.assert_frame_equal(two["sobol"].drop(columns="N"), one.sobol.indices.drop(columns="N").reset_index(drop=True), check_dtype=False)
+
+
+def test_parameters_not_varied_change_no_run_of_the_study():
+    """The spec's reason for not varying a parameter is that it is inert under the study's base
+    scenario: moving every one of them to the other end of its range must leave runs identical."""
+    from sim import Parameters
+    from sim.run import simulate
+
+    spec = sens.load_sensitivity_spec()
+    assert spec.not_varied
+    cond = spec.base_scenario().conditions()[0]
+    moved = {}
+    for name in spec.not_varied:
+        ps = PARAMETER_SPECS[name]
+        moved[name] = ps.high if ps.default - ps.low < ps.high - ps.default else ps.low
+    base, other = Parameters(), Parameters(**moved)
+    for seed in range(6):
+        a, b = simulate(cond, base, seed=seed), simulate(cond, other, seed=seed)
+        assert a.changes == b.changes
+        np.testing.assert_array_equal(a.substantiveness, b.substantiveness)
+        np.testing.assert_array_equal(a.continuity, b.continuity)
+
+
+def test_a_parameter_both_varied_and_not_is_refused():
+    spec = sens.load_sensitivity_spec()
+    data = spec.model_dump(mode="json")
+    data["not_varied"]["change_rate"] = "a reason that is long enough to pass"
+    with pytest.raises(sens.SensitivityError, match="change_rate"):
+        sens.validate_sensitivity_spec(data)
+    data["not_varied"] = {"no_such_parameter": "a reason that is long enough to pass"}
+    with pytest.raises(sens.SensitivityError, match="no_such_parameter"):
+        sens.validate_sensitivity_spec(data)

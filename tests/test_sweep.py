@@ -321,41 +321,35 @@ def test_resume_after_kill_9_equals_an_uninterrupted_sweep(tmp_path):
     assert m["status"] == "complete" and len(m["sessions"]) == 2 and m["sessions"][1]["resume"] is True
 
 
-def test_a_lost_local_worker_is_replaced_and_its_chunks_run_again(tmp_path):
-    psutil = pytest.importorskip("psutil")
-    import threading
+class _DieOnArrival:
+    """Unpickled by a worker process with its task, ends that process at once (``os._exit``): a
+    worker lost in the middle of a chunk, at a chosen chunk rather than at a chosen time."""
 
+    def __reduce__(self):
+        return (os._exit, (70,))
+
+
+def test_a_lost_local_worker_is_replaced_and_its_chunks_run_again(tmp_path):
     text = GRID.format(replicates=30, seed=12, chunk_size=4)
     plan = plan_sweep(write(tmp_path, text))  # 4 design points x 30 replicates = 120 runs in 30 chunks
     out = tmp_path / "lost"
-    killed: list[int] = []
+    real_task, poisoned = plan.task, []
 
-    def kill_one_worker() -> None:
-        me = psutil.Process()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                done = len(json.loads((out / "manifest.json").read_text())["completed"])
-            except (OSError, ValueError, KeyError):
-                done = 0
-            if done >= 1:
-                # this thread makes the process multi-threaded, so the pool forks its workers from a
-                # forkserver: they are the server's children
-                workers = [k for k in me.children(recursive=True) if k.ppid() != me.pid and "forkserver" in " ".join(k.cmdline())]
-                if workers:
-                    os.kill(workers[0].pid, signal.SIGKILL)
-                    killed.append(workers[0].pid)
-                    return
-            time.sleep(0.005)
+    def task(c: int) -> dict:  # event-based, not timed: the worker that receives chunk 5 dies
+        t = real_task(c)
+        if c == 5 and not poisoned:
+            poisoned.append(c)
+            t = {**t, "die": _DieOnArrival()}
+        return t
 
-    killer = threading.Thread(target=kill_one_worker)
-    killer.start()
+    plan.task = task
     result = run_sweep(plan, out, workers=2, quiet=True)
-    killer.join()
-    assert killed and result.complete and result.n_errors == 0
+    assert poisoned == [5] and result.complete and result.n_errors == 0 and not result.failed_chunks
+    assert result.executor.startswith("2 local processes")
     info = json.loads((out / "manifest.json").read_text())["completed"]
-    assert any(v["attempt"] > 1 for v in info.values())  # the lost chunk was submitted again
-    ref = run_sweep(plan, tmp_path / "ref", workers=1, quiet=True)
+    assert info["5"]["attempt"] >= 2  # the lost chunk was submitted again (with every chunk then in flight)
+    assert sum(v["runs"] for v in info.values()) == plan.n_runs
+    ref = run_sweep(plan_sweep(write(tmp_path, text, "ref.toml")), tmp_path / "ref", workers=1, quiet=True)
     for got, want in zip(load_results(out), ref.load()):
         pdt.assert_frame_equal(got, want)
 
