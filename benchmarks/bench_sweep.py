@@ -132,19 +132,33 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         cpu.setdefault(tag, []).append(got["cpu_seconds_per_run"])
         return got["runs_per_second"]
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        import psutil
+    import dask
+    import psutil
 
-        pids = [p.pid for p in psutil.Process().children(recursive=True)]  # the cluster's nannies and workers
-        # first use, untimed in the medians: the Dask workers import the model here
-        cold["dask_2_first_200_runs"] = timed_sweep(small, root, "warm-d2", scheduler=cluster.scheduler_address)
-        for i in range(repeats):
-            load.append(os.getloadavg()[0])
-            rates["bare"].append(bare_runs_per_second(plan))
-            rates["local_1"].append(local(1, i))
-            rates["local_2"].append(local(2, i))
-            rates["dask_2"].append(timed_sweep(plan, root, f"dask_2-{i}", cpu=cpu, cluster_pids=pids, scheduler=cluster.scheduler_address))
-            print(f"  round {i + 1} (load {load[-1]:.2f}): " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()) + " runs/s", file=sys.stderr)
+    # Two 2-worker clusters side by side: Dask's default worker configuration, and the one the
+    # README recommends for sweeps, with the workers' statistical profiler off (it samples every
+    # thread's stack every 10 ms, taking the GIL from the task). Rounds interleave every
+    # configuration so background load hits them alike.
+    rates["dask_2_profiler_on"] = []
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as profiled:
+        pids_on = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        with cluster:
+            pids = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before and p.pid not in pids_on]
+            # first use, untimed in the medians: the Dask workers import the model here
+            cold["dask_2_first_200_runs"] = timed_sweep(small, root, "warm-d2", scheduler=cluster.scheduler_address)
+            timed_sweep(small, root, "warm-d2p", scheduler=profiled.scheduler_address)
+            for i in range(repeats):
+                load.append(os.getloadavg()[0])
+                rates["bare"].append(bare_runs_per_second(plan))
+                rates["local_1"].append(local(1, i))
+                rates["local_2"].append(local(2, i))
+                rates["dask_2"].append(timed_sweep(plan, root, f"dask_2-{i}", cpu=cpu, cluster_pids=pids, scheduler=cluster.scheduler_address))
+                rates["dask_2_profiler_on"].append(timed_sweep(plan, root, f"dask_2_profiler_on-{i}", cpu=cpu, cluster_pids=pids_on,
+                                                               scheduler=profiled.scheduler_address))
+                print(f"  round {i + 1} (load {load[-1]:.2f}): " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()) + " runs/s", file=sys.stderr)
     med = {k: statistics.median(v) for k, v in rates.items()}
     best = {k: max(v) for k, v in rates.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
@@ -159,6 +173,7 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         "load_average_before_rounds": load,
         "parallel_efficiency_2_workers": med["local_2"] / (2 * med["local_1"]),
         "dask_overhead_vs_local_2": 1 - med["dask_2"] / med["local_2"],
+        "dask_overhead_vs_local_2_profiler_on": 1 - med["dask_2_profiler_on"] / med["local_2"],
         "sweep_overhead_1_worker_vs_bare": 1 - med["local_1"] / med["bare"],
         # best of the rounds: the least disturbed measurement of each configuration (on a shared
         # machine the median still carries other people's load)
@@ -172,6 +187,7 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         "cpu_ms_per_run": {k: 1e3 * v for k, v in cpu_med.items()},
         "cpu_efficiency_2_workers": cpu_med["local_1"] / cpu_med["local_2"],
         "cpu_overhead_dask_vs_local_2": 1 - cpu_med["local_2"] / cpu_med["dask_2"],
+        "cpu_overhead_dask_profiler_on_vs_local_2": 1 - cpu_med["local_2"] / cpu_med["dask_2_profiler_on"],
         "cpu_ms_per_run_best": {k: 1e3 * v for k, v in cpu_best.items()},
     }
 
@@ -293,7 +309,8 @@ def main() -> None:
         print(f"\nsweep of {tp['runs']} runs (median of {tp['repeats']}): 1 worker {m['local_1']:.1f}, "
               f"2 workers {m['local_2']:.1f}, Dask 2 workers {m['dask_2']:.1f} runs/s")
         print(f"parallel efficiency (2 workers): {tp['parallel_efficiency_2_workers']:.3f}   "
-              f"Dask overhead vs local: {tp['dask_overhead_vs_local_2']:+.3f}   "
+              f"Dask overhead vs local: {tp['dask_overhead_vs_local_2']:+.3f} "
+              f"(profiler on: {tp['dask_overhead_vs_local_2_profiler_on']:+.3f})   "
               f"sweep overhead vs bare runs: {tp['sweep_overhead_1_worker_vs_bare']:+.3f}")
         b = tp["best_runs_per_second"]
         print(f"best of {tp['repeats']}: 1 worker {b['local_1']:.1f}, 2 workers {b['local_2']:.1f}, Dask {b['dask_2']:.1f} runs/s; "

@@ -337,6 +337,12 @@ def cmd_app(args: argparse.Namespace) -> int:
         return 130
 
 
+def _paragraph(exc: BaseException, limit: int = 2000) -> str:
+    """An error message as one paragraph (no blank lines) of at most ``limit`` characters."""
+    text = "\n".join(line.rstrip() for line in str(exc).splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -356,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rollout":
             return cmd_rollout(args)
     except ValueError as exc:  # bad input: a clear message naming the field, no traceback
-        print(f"coherence-sim: error: {exc}", file=sys.stderr)
+        print(f"coherence-sim: error: {_paragraph(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
         from .store import disk_full_message, is_disk_full

@@ -34,7 +34,6 @@ import math
 import os
 import socket
 import time
-import tomllib
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,13 +105,42 @@ _REQUIRED = {
 }
 
 
+MAX_DISTRICTS = 1_000_000
+MAX_ROLLOUT_RUNS = 100_000_000
+
+
+def _finite(x: Any) -> bool:
+    """A real number (not bool) that is finite as a float (huge ints are not: no OverflowError)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:
+        return False
+
+
 def _num(table: dict, key: str, where: str, lo: float = -math.inf, hi: float = math.inf) -> float:
     v = table.get(key)
     if isinstance(v, dict) and "value" in v:
         v = v["value"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-        raise PopulationError(f"{where}.{key}: {v!r} is not allowed; allowed: a number in [{lo}, {hi}]")
+    if not _finite(v) or not lo <= v <= hi:
+        raise PopulationError(f"{where}.{key}: {_short(v)} is not allowed; allowed: a number in [{lo}, {hi}]")
     return float(v)
+
+
+def _short(v: Any) -> str:
+    """A value as shown in an error message (at most 80 characters; huge ints are not expanded)."""
+    try:
+        r = repr(v)
+    except ValueError:
+        return f"<{type(v).__name__} too large to show>"
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _short_key(key: str) -> str:
+    from .scenario import short_key
+
+    return short_key(key)
 
 
 def _val(table: dict, key: str):
@@ -122,9 +150,8 @@ def _val(table: dict, key: str):
 
 def _range(table: dict, key: str, where: str) -> tuple[float, float]:
     v = _val(table, key)
-    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
-            and 0.0 <= v[0] <= v[1] <= 1.0):
-        raise PopulationError(f"{where}.{key}: {v!r} is not allowed; allowed: [low, high] with 0 <= low <= high <= 1")
+    if not (isinstance(v, list) and len(v) == 2 and all(_finite(x) for x in v) and 0.0 <= v[0] <= v[1] <= 1.0):
+        raise PopulationError(f"{where}.{key}: {_short(v)} is not allowed; allowed: [low, high] with 0 <= low <= high <= 1")
     return float(v[0]), float(v[1])
 
 
@@ -135,7 +162,7 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
     allowed = {"population", "sources", *_REQUIRED}
     extra = sorted(set(raw) - allowed)
     if extra:
-        raise PopulationError(f"{where}.{extra[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
+        raise PopulationError(f"{where}.{_short_key(extra[0])}: unknown key; allowed: {', '.join(sorted(allowed))}")
     head = raw.get("population")
     if not isinstance(head, dict):
         raise PopulationError(f"{where}.population: missing table [population]")
@@ -145,7 +172,7 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
             raise PopulationError(f"{where}.{sec}: missing table [{sec}]")
         unknown = sorted(set(t) - set(keys))
         if unknown:
-            raise PopulationError(f"{where}.{sec}.{unknown[0]}: unknown key; allowed: {', '.join(keys)}")
+            raise PopulationError(f"{where}.{sec}.{_short_key(unknown[0])}: unknown key; allowed: {', '.join(keys)}")
         for k in keys:
             if k not in t:
                 raise PopulationError(f"{where}.{sec}.{k}: missing")
@@ -159,8 +186,8 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
     for k in _REQUIRED["rural"]:
         _num(raw["rural"], k, f"{where}.rural", 0, 1)
     marg = _val(raw["capacity"], "marginal")
-    if not (isinstance(marg, list) and len(marg) == 3 and all(isinstance(x, (int, float)) and x >= 0 for x in marg) and sum(marg) > 0):
-        raise PopulationError(f"{where}.capacity.marginal: {marg!r} is not allowed; allowed: three weights >= 0 "
+    if not (isinstance(marg, list) and len(marg) == 3 and all(_finite(x) and 0 <= x <= 1e6 for x in marg) and sum(marg) > 0):
+        raise PopulationError(f"{where}.capacity.marginal: {_short(marg)} is not allowed; allowed: three weights in [0, 1e6] "
                               "(did_not_exist, emergent, established), not all 0")
     _num(raw["capacity"], "level_weight", f"{where}.capacity", 0, 1)
     for k in _REQUIRED["experience"]:
@@ -181,11 +208,11 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
     n = head.get("n_districts")
     if isinstance(n, dict):
         n = n.get("value")
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise PopulationError(f"{where}.population.n_districts: {n!r} is not allowed; allowed: a whole number >= 1")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_DISTRICTS:
+        raise PopulationError(f"{where}.population.n_districts: {_short(n)} is not allowed; allowed: a whole number in [1, {MAX_DISTRICTS}]")
     seed = head.get("seed", DEFAULT_SEED)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise PopulationError(f"{where}.population.seed: {seed!r} is not allowed; allowed: a whole number >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**128:
+        raise PopulationError(f"{where}.population.seed: {_short(seed)} is not allowed; allowed: a whole number >= 0 (below 2**128)")
     return PopulationSpec(state=state, name=str(head.get("name", state)), n_districts=n, seed=seed,
                           size=raw["size"], rural=raw["rural"], capacity=raw["capacity"],
                           experience=raw["experience"], leadership=raw["leadership"], run=raw["run"], raw=raw)
@@ -535,19 +562,35 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
     allowed = list(ProviderSpec.__dataclass_fields__)
     unknown = sorted(set(prov) - set(allowed))
     if unknown:
-        raise PopulationError(f"provider.{unknown[0]}: unknown key; allowed: {', '.join(allowed)}")
+        raise PopulationError(f"provider.{_short_key(unknown[0])}: unknown key; allowed: {', '.join(allowed)}")
+    for k in sorted(prov):  # one key at a time, so that the error names it
+        try:
+            ProviderSpec(**{"kind": prov.get("kind", "pl_provider"), k: prov[k]})
+        except (TypeError, ValueError, OverflowError) as exc:
+            msg = str(exc)
+            raise PopulationError(msg if msg.startswith(f"provider.{k}:") else f"provider.{k}: {_short(prov[k])} is not allowed ({msg})") from None
     try:
         ProviderSpec(**prov)
-    except (TypeError, ValueError) as exc:
-        raise PopulationError(str(exc)) from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise PopulationError(f"provider: {exc}") from None
     unknown = sorted(set(params or {}) - set(PARAMETER_SPECS))
     if unknown:
-        raise PopulationError(f"parameters.{unknown[0]}: unknown parameter; allowed: {', '.join(PARAMETER_SPECS)}")
-    p = _run_params(params)
-    n = pop.n_districts if n is None else int(n)
-    for what, v, lo in (("districts", n, 1), ("replicates", replicates, 1), ("chunk_size", chunk_size, 1), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise PopulationError(f"{what}: {v!r} is not allowed; allowed: a whole number >= {lo}")
+        raise PopulationError(f"parameters.{_short_key(unknown[0])}: unknown parameter; allowed: {', '.join(PARAMETER_SPECS)}")
+    for k, v in (params or {}).items():
+        if isinstance(v, int) and not isinstance(v, bool) and not _finite(v):
+            raise PopulationError(f"parameters.{k}: {_short(v)} is not allowed; allowed: a number in "
+                                  f"[{PARAMETER_SPECS[k].low}, {PARAMETER_SPECS[k].high}]")
+    try:
+        p = _run_params(params)
+    except (TypeError, OverflowError) as exc:
+        raise PopulationError(f"parameters: {exc}") from None
+    n = pop.n_districts if n is None else n
+    for what, v, lo, hi in (("districts", n, 1, MAX_DISTRICTS), ("replicates", replicates, 1, MAX_ROLLOUT_RUNS),
+                            ("chunk_size", chunk_size, 1, MAX_ROLLOUT_RUNS), ("seed", seed, 0, 2**128 - 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+            raise PopulationError(f"{what}: {_short(v)} is not allowed; allowed: a whole number in [{lo}, {hi}]")
+    if n * replicates > MAX_ROLLOUT_RUNS:
+        raise PopulationError(f"districts x replicates: {n} x {replicates} runs; allowed: at most {MAX_ROLLOUT_RUNS}")
     return RolloutPlan(pop, n, int(replicates), int(seed), prov, p.to_dict(), int(chunk_size), population_seed)
 
 

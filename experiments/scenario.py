@@ -36,6 +36,8 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 MAX_FILE_BYTES = 2_000_000
 #: Deepest nesting of tables and lists accepted in a file or an override value (a scenario needs < 10).
 MAX_DEPTH = 64
+#: Most values a YAML document's aliases may unfold into.
+MAX_EXPANDED = 1_000_000
 _KEY_SHOWN = 80
 # A run of MAX_DEPTH dotted key parts (``a.b.c...``): tomllib's time and memory grow with the square
 # of a dotted key's length, so such keys are refused before parsing.
@@ -391,23 +393,48 @@ def one_line(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_depth(data: Any, where: str, limit: int = MAX_DEPTH) -> Any:
-    """Refuse tables and lists nested deeper than ``limit`` (iteratively: no recursion)."""
-    stack = [(data, 0, ())]
-    seen: set[int] = set()
+def check_depth(data: Any, where: str, limit: int = MAX_DEPTH, max_expanded: int = MAX_EXPANDED) -> Any:
+    """Refuse tables and lists nested deeper than ``limit``, and YAML whose aliases (``*name``) make a
+    table or list contain itself or expand to more than ``max_expanded`` values ("billion laughs": a
+    few lines that unfold into millions). Iterative (no recursion) and linear in the parsed data."""
+    height: dict[int, int] = {}
+    size: dict[int, int] = {}
+    active: set[int] = set()
+    distinct = 0
+    stack: list[tuple[Any, bool]] = [(data, False)]
     while stack:
-        node, depth, path = stack.pop()
-        if not isinstance(node, (dict, list)):
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)) or (not done and id(node) in height):
             continue
-        if depth >= limit:
-            shown = short_key(".".join(str(p) for p in path[:8]) + (".…" if len(path) > 8 else ""))
-            raise ScenarioError(f"{where}: {shown or 'the top level'}: nested more than {limit} levels deep")
-        if id(node) in seen:  # a YAML alias: the same table again, already checked
+        children = [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, (dict, list))]
+        if not done:
+            if id(node) in active or any(id(c) in active or c is node for c in children):
+                raise ScenarioError(f"{where}: an alias makes a table or list contain itself")
+            active.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in children)
             continue
-        seen.add(id(node))
-        items = node.items() if isinstance(node, dict) else enumerate(node)
-        stack.extend((v, depth + 1, path + (k,)) for k, v in items)
+        active.discard(id(node))
+        height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+        size[id(node)] = 1 + len(node) - len(children) + sum(size[id(c)] for c in children)
+        distinct += 1 + len(node) - len(children)
+    if height.get(id(data), 0) > limit:
+        raise ScenarioError(f"{where}: {_deepest_path(data, height)}: nested more than {limit} levels deep")
+    if size.get(id(data), 0) > max(max_expanded, distinct):
+        raise ScenarioError(f"{where}: its aliases (*name) expand to more than {max_expanded:,} values")
     return data
+
+
+def _deepest_path(node: Any, height: dict[int, int]) -> str:
+    """The first keys on the way down to the deepest value (for the message)."""
+    parts: list[str] = []
+    for _ in range(6):
+        items = [(k, v) for k, v in (node.items() if isinstance(node, dict) else enumerate(node)) if isinstance(v, (dict, list))]
+        if not items:
+            break
+        k, node = max(items, key=lambda kv: height.get(id(kv[1]), 0))
+        parts.append(short_key(str(k)))
+    return ".".join(parts) + ("..." if parts else "a value")
 
 
 def read_input_file(path: str | Path, what: str) -> str:
@@ -441,10 +468,24 @@ def parse_toml(text: str, where: str) -> Any:
     return check_depth(data, where)
 
 
+def _shallow_yaml(text: str) -> bool:
+    """Whether YAML text cannot nest deeply, so that libyaml's safe loader (many times faster on
+    large files) may read it: that one recurses in C and crashes on very deep nesting, where the
+    pure-Python safe loader raises RecursionError. The bound counts flow brackets, indentation and
+    block indicators on a line."""
+    lines = text.splitlines() or [""]
+    bound = (text.count("[") + text.count("{") + max(len(l) - len(l.lstrip()) for l in lines)
+             + max(l.count("-") + l.count("?") + l.count(":") for l in lines))
+    return bound <= 400
+
+
 def parse_yaml(text: str, where: str) -> Any:
     """``yaml.safe_load`` with every failure (syntax, too deep, huge numbers, bad dates) as a ScenarioError."""
     try:
-        data = yaml.safe_load(text)
+        if _shallow_yaml(text) and hasattr(yaml, "CSafeLoader"):
+            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - libyaml's safe loader
+        else:
+            data = yaml.safe_load(text)
     except RecursionError:
         raise ScenarioError(f"{where}: not valid YAML (nested more than {MAX_DEPTH} levels deep)") from None
     except yaml.MarkedYAMLError as exc:

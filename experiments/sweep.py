@@ -62,7 +62,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element
@@ -71,7 +71,6 @@ from .design import design_values, grid_design, lhs_design, normalise_design, re
 from .provenance import content_hash, git_commit, package_version, provenance
 from .runner import run_replicates
 from .scenario import (
-    MAX_FILE_BYTES,
     Scenario,
     ScenarioError,
     apply_overrides,
@@ -81,6 +80,7 @@ from .scenario import (
     parse_scenario_text,
     read_input_file,
     scenario_dict,
+    short_key,
     validate_scenario,
 )
 
@@ -126,6 +126,9 @@ class GridDesign(BaseModel):
         for k, vals in v.items():
             if not vals:
                 raise ValueError(f"{k}: needs at least one value")
+            for x in vals:  # a design column is int64 or float64: whole numbers beyond int64 do not fit
+                if isinstance(x, int) and not isinstance(x, bool) and not -(2**63) < x < 2**63:
+                    raise ValueError(f"{k}: {_short(x)} is not allowed: a whole number beyond +-2**63")
         return v
 
 
@@ -135,6 +138,20 @@ class LhsFactor(BaseModel):
     high: float | None = None
     integer: bool = False
     scale: Literal["linear", "log"] = "linear"
+
+    @field_validator("low", "high")
+    @classmethod
+    def _not_huge(cls, v):
+        if v is not None and abs(v) > 1e15:
+            raise ValueError(f"{v!r} is beyond +-1e15")
+        return v
+
+    @model_validator(mode="after")
+    def _integer_log_range(self):  # the log scale of integers tabulates every integer in the range
+        if self.integer and self.scale == "log" and self.low is not None and self.high is not None \
+                and self.high - self.low > 10_000_000:
+            raise ValueError("integer = true with scale = \"log\": high - low is more than 10,000,000")
+        return self
 
 
 class LhsDesign(BaseModel):
@@ -189,6 +206,14 @@ class SweepSpec(BaseModel):
         return p if p.is_absolute() else self._base_dir / p
 
 
+def _short(v: Any) -> str:
+    try:
+        r = repr(v)
+    except ValueError:  # an int of more than 4300 digits
+        return f"<{type(v).__name__} too large to show>"
+    return r if len(r) <= 80 else r[:77] + "..."
+
+
 def _flatten_keys(d: dict, leaf, prefix: str = "") -> dict:
     """``{"parameters": {"change_rate": [..]}}`` -> ``{"parameters.change_rate": [..]}`` (TOML's
     unquoted dotted keys make nested tables; quoted ones do not -- both mean the same factor)."""
@@ -233,7 +258,7 @@ def _format_spec_errors(exc: ValidationError) -> str:
             if model is not None and part in _DESIGN_KINDS and model is _DESIGN_UNION:
                 model = _DESIGN_KINDS[part]  # the discriminator's tag: not a key of the file
                 continue
-            shown.append(str(part))
+            shown.append(short_key(str(part)))
             model = _field_model(model, part)
         where = ".".join(shown) or "sweep spec"
         kind, msg, value = err["type"], err["msg"], err.get("input")
@@ -248,8 +273,7 @@ def _format_spec_errors(exc: ValidationError) -> str:
         elif kind == "missing":
             lines.append(f"{where}: missing")
         else:
-            v = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-            v = v if len(v) <= 80 else v[:77] + "..."
+            v = _short(value) if not isinstance(value, (dict, list)) else type(value).__name__
             lines.append(f"{where}: {v} is not allowed: {msg.removeprefix('Value error, ')}")
     more = len(exc.errors()) - 10
     if more > 0:

@@ -40,7 +40,6 @@ import re
 import shutil
 import tempfile
 import textwrap
-import tomllib
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -143,7 +142,9 @@ def load_whatif_library(path: str | Path | None = None) -> dict[str, WhatIfSpec]
         raise WhatIfLibraryError(str(exc)) from None
     extra = sorted(set(data) - {"whatif"})
     if extra:
-        raise WhatIfLibraryError(f"what-if library {p}: unknown key(s) {', '.join(extra)}; allowed: whatif")
+        from .scenario import short_key
+
+        raise WhatIfLibraryError(f"what-if library {p}: unknown key(s) {', '.join(short_key(k) for k in extra[:10])}; allowed: whatif")
     entries = data.get("whatif", [])
     if not isinstance(entries, list) or not entries:
         raise WhatIfLibraryError(f"what-if library {p}: needs at least one [[whatif]] table")
@@ -163,11 +164,15 @@ def _spec(e, where: str) -> WhatIfSpec:
         raise WhatIfLibraryError(f"{where}.name: missing")
     name = e["name"]
     if not isinstance(name, str) or not _NAME.match(name):
-        raise WhatIfLibraryError(f"{where}.name: {name!r} is not allowed: lower-case letters, digits and _, starting with a letter")
+        from .scenario import _show
+
+        raise WhatIfLibraryError(f"{where}.name: {_show(name)} is not allowed: lower-case letters, digits and _, starting with a letter")
     where = f"{where} ({name})"
     unknown = sorted(set(e) - _ENTRY_KEYS)
     if unknown:
-        raise WhatIfLibraryError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+        from .scenario import short_key
+
+        raise WhatIfLibraryError(f"{where}.{short_key(unknown[0])}: unknown key; allowed: {', '.join(sorted(_ENTRY_KEYS))}")
     for key in ("question", "set"):
         if key not in e:
             raise WhatIfLibraryError(f"{where}.{key}: missing")
@@ -200,7 +205,9 @@ def get_whatif(name: str, library: Mapping[str, WhatIfSpec] | None = None) -> Wh
     try:
         return library[name]
     except KeyError:
-        raise ValueError(f"--whatif {name!r}: unknown what-if; allowed: {', '.join(library)}") from None
+        from .scenario import short_key
+
+        raise ValueError(f"--whatif {short_key(repr(name))}: unknown what-if; allowed: {', '.join(library)}") from None
 
 
 def format_whatif_list(specs: Iterable[WhatIfSpec]) -> str:

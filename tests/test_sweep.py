@@ -369,9 +369,10 @@ def test_a_lost_dask_worker_does_not_lose_runs(tmp_path, dask_cluster):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if len(json.loads((out / "manifest.json").read_text())["completed"]) >= 1:
+                done = len(json.loads((out / "manifest.json").read_text())["completed"])
+                if done >= 1:
                     os.kill(pids[0], signal.SIGKILL)  # the nanny starts a new worker; Dask reschedules its tasks
-                    killed.append(pids[0])
+                    killed.append(done)
                     return
             except (OSError, ValueError, KeyError):
                 pass
@@ -382,6 +383,7 @@ def test_a_lost_dask_worker_does_not_lose_runs(tmp_path, dask_cluster):
     result = run_sweep(plan, out, scheduler=dask_cluster.scheduler_address, quiet=True)
     killer.join()
     assert killed and result.complete and result.n_errors == 0
+    assert killed[0] < plan.n_chunks, "the worker was killed after the sweep had finished: nothing was tested"
     ref = run_sweep(plan, tmp_path / "ref", workers=1, quiet=True)
     for got, want in zip(load_results(out), ref.load()):
         pdt.assert_frame_equal(got, want)
