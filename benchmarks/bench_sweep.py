@@ -12,7 +12,8 @@ Dask cluster does one untimed 200-run sweep first (``first_use``), where its wor
 model.
 
 * parallel efficiency = throughput(2 local workers) / (2 x throughput(1 worker, in-process))
-* Dask overhead       = 1 - throughput(Dask, 2 workers) / throughput(2 local workers)
+* Dask overhead       = 1 - throughput(Dask, 2 workers) / throughput(2 local workers), for a cluster
+  configured for sweeps (experiments.executor.local_dask_cluster) and one with Dask's defaults
 * sweep overhead      = 1 - throughput(1 worker) / runs/s of bare ``run_replicates`` (no sweep machinery)
 
 The same ratios in CPU seconds per run (all processes of the sweep) are reported too: they do not
@@ -132,19 +133,18 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         cpu.setdefault(tag, []).append(got["cpu_seconds_per_run"])
         return got["runs_per_second"]
 
-    import dask
     import psutil
 
-    # Two 2-worker clusters side by side: Dask's default worker configuration, and the one the
-    # README recommends for sweeps, with the workers' statistical profiler off (it samples every
-    # thread's stack every 10 ms, taking the GIL from the task). Rounds interleave every
-    # configuration so background load hits them alike.
-    rates["dask_2_profiler_on"] = []
+    from experiments.executor import local_dask_cluster
+
+    # Two 2-worker clusters side by side: Dask's default worker configuration, and the one sweeps use
+    # (experiments.executor.DASK_WORKER_CONFIG: Dask's MALLOC_TRIM_THRESHOLD_ unset, the workers'
+    # statistical profiler off). Rounds interleave every configuration so background load hits them alike.
+    rates["dask_2_dask_defaults"] = []
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as profiled:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as profiled:
         pids_on = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before]
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_dask_cluster(2)
         with cluster:
             pids = [p.pid for p in psutil.Process().children(recursive=True) if p.pid not in before and p.pid not in pids_on]
             # first use, untimed in the medians: the Dask workers import the model here
@@ -156,7 +156,7 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
                 rates["local_1"].append(local(1, i))
                 rates["local_2"].append(local(2, i))
                 rates["dask_2"].append(timed_sweep(plan, root, f"dask_2-{i}", cpu=cpu, cluster_pids=pids, scheduler=cluster.scheduler_address))
-                rates["dask_2_profiler_on"].append(timed_sweep(plan, root, f"dask_2_profiler_on-{i}", cpu=cpu, cluster_pids=pids_on,
+                rates["dask_2_dask_defaults"].append(timed_sweep(plan, root, f"dask_2_dask_defaults-{i}", cpu=cpu, cluster_pids=pids_on,
                                                                scheduler=profiled.scheduler_address))
                 print(f"  round {i + 1} (load {load[-1]:.2f}): " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rates.items()) + " runs/s", file=sys.stderr)
     med = {k: statistics.median(v) for k, v in rates.items()}
@@ -173,7 +173,7 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         "load_average_before_rounds": load,
         "parallel_efficiency_2_workers": med["local_2"] / (2 * med["local_1"]),
         "dask_overhead_vs_local_2": 1 - med["dask_2"] / med["local_2"],
-        "dask_overhead_vs_local_2_profiler_on": 1 - med["dask_2_profiler_on"] / med["local_2"],
+        "dask_overhead_vs_local_2_dask_defaults": 1 - med["dask_2_dask_defaults"] / med["local_2"],
         "sweep_overhead_1_worker_vs_bare": 1 - med["local_1"] / med["bare"],
         # best of the rounds: the least disturbed measurement of each configuration (on a shared
         # machine the median still carries other people's load)
@@ -187,7 +187,7 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
         "cpu_ms_per_run": {k: 1e3 * v for k, v in cpu_med.items()},
         "cpu_efficiency_2_workers": cpu_med["local_1"] / cpu_med["local_2"],
         "cpu_overhead_dask_vs_local_2": 1 - cpu_med["local_2"] / cpu_med["dask_2"],
-        "cpu_overhead_dask_profiler_on_vs_local_2": 1 - cpu_med["local_2"] / cpu_med["dask_2_profiler_on"],
+        "cpu_overhead_dask_defaults_vs_local_2": 1 - cpu_med["local_2"] / cpu_med["dask_2_dask_defaults"],
         "cpu_ms_per_run_best": {k: 1e3 * v for k, v in cpu_best.items()},
     }
 
@@ -310,7 +310,7 @@ def main() -> None:
               f"2 workers {m['local_2']:.1f}, Dask 2 workers {m['dask_2']:.1f} runs/s")
         print(f"parallel efficiency (2 workers): {tp['parallel_efficiency_2_workers']:.3f}   "
               f"Dask overhead vs local: {tp['dask_overhead_vs_local_2']:+.3f} "
-              f"(profiler on: {tp['dask_overhead_vs_local_2_profiler_on']:+.3f})   "
+              f"(Dask's default worker config: {tp['dask_overhead_vs_local_2_dask_defaults']:+.3f})   "
               f"sweep overhead vs bare runs: {tp['sweep_overhead_1_worker_vs_bare']:+.3f}")
         b = tp["best_runs_per_second"]
         print(f"best of {tp['repeats']}: 1 worker {b['local_1']:.1f}, 2 workers {b['local_2']:.1f}, Dask {b['dask_2']:.1f} runs/s; "
@@ -318,7 +318,8 @@ def main() -> None:
               f"sweep overhead {tp['sweep_overhead_1_worker_vs_bare_best']:+.3f}")
         c = tp["cpu_ms_per_run"]
         print(f"CPU per run: 1 worker {c['local_1']:.1f} ms, 2 workers {c['local_2']:.1f} ms, Dask {c['dask_2']:.1f} ms; "
-              f"CPU efficiency {tp['cpu_efficiency_2_workers']:.3f}, Dask CPU overhead {tp['cpu_overhead_dask_vs_local_2']:+.3f}")
+              f"CPU efficiency {tp['cpu_efficiency_2_workers']:.3f}, Dask CPU overhead {tp['cpu_overhead_dask_vs_local_2']:+.3f} "
+              f"(Dask's defaults {tp['cpu_overhead_dask_defaults_vs_local_2']:+.3f})")
     for n, m in result.get("memory", {}).items():
         print(f"{n} runs: parent peak {m['parent_peak_rss_mib']:.0f} MiB, worker peak {m['worker_peak_rss_mib']:.0f} MiB, "
               f"tree peak {m['tree_peak_rss_mib']:.0f} MiB, {m['runs_per_second']:.0f} runs/s")

@@ -25,6 +25,15 @@ cluster -- behind one small concurrent.futures-style interface, chosen by :func:
 
 Each executor bounds the work in flight (``max_in_flight``, twice the workers), so a sweep's memory
 does not grow with its size.
+
+Dask workers for sweeps: Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536``
+(``distributed.nanny.pre-spawn-environ``), which pins glibc's trim threshold low and turns off its
+adaptive thresholds; this model allocates many small, short-lived arrays, and its chunks then run
+15-25% slower than in a local process (benchmarks/bench_sweep.py). :data:`DASK_WORKER_CONFIG`
+unsets it (Dask's documented way: a ``None`` value) and turns off the workers' statistical
+profiler (a stack sample every 10 ms); :func:`local_dask_cluster` starts a ``LocalCluster`` with it,
+and the README gives the environment variables for ``dask worker``. :class:`DaskExecutor` warns
+once when the workers it reaches still run with the trim threshold set.
 """
 
 from __future__ import annotations
@@ -38,6 +47,31 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 IN_FLIGHT_PER_WORKER = 2
+
+# Dask configuration for the workers of a sweep (see the module docstring and README, "Dask").
+DASK_WORKER_CONFIG: dict[str, Any] = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
+DASK_WORKER_ENV = {  # the same for `dask worker` started from a shell
+    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_": "None",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+}
+
+
+def local_dask_cluster(n_workers: int = 2, **kwargs: Any):
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes configured for
+    sweeps (:data:`DASK_WORKER_CONFIG`); use it as a context manager."""
+    import dask
+    from distributed import LocalCluster
+
+    kw = {"threads_per_worker": 1, "processes": True, "dashboard_address": ":0", **kwargs}
+    with dask.config.set(DASK_WORKER_CONFIG):
+        return LocalCluster(n_workers=n_workers, **kw)
+
+
+def _worker_trim_threshold() -> str | None:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
 WORKER_PRELOAD = ("experiments.sweep",)
 START_METHODS = ("fork", "forkserver", "spawn")
 START_METHOD_ENV = "COHERENCE_SIM_START_METHOD"
@@ -229,11 +263,30 @@ class DaskExecutor:
         from distributed import as_completed
 
         self.address = self._client.scheduler.address
+        self._check_workers()
         self._session = uuid.uuid4().hex[:8]
         self._futures: set = set()
         self._nthreads, self._nthreads_at = 1, float("-inf")
         # completion order via this client's loop (distributed.wait would need a default client)
         self._completed = as_completed(loop=self._client.loop, raise_errors=False)
+
+    def _check_workers(self) -> None:
+        """Warn once if the cluster's workers run with Dask's malloc trim threshold (slower runs)."""
+        import warnings
+
+        try:
+            found = {v for v in self._client.run(_worker_trim_threshold).values() if v is not None}
+        except Exception:  # noqa: BLE001 - a check only: never stop a sweep for it
+            return
+        if found:
+            env = " ".join(f"{k}={v}" for k, v in DASK_WORKER_ENV.items())
+            warnings.warn(
+                f"the Dask workers run with MALLOC_TRIM_THRESHOLD_={', '.join(sorted(found))} (Dask's default), which "
+                f"makes this model's runs about 15-25% slower; start them with `{env} dask worker ...` "
+                "(README, 'Dask') or experiments.executor.local_dask_cluster()",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     @property
     def workers(self) -> int:
@@ -307,4 +360,5 @@ def make_executor(workers: int | None = None, scheduler: Any = None, max_tasks: 
     return LocalProcessExecutor(workers)
 
 
-__all__ = ["DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers", "make_executor"]
+__all__ = ["DASK_WORKER_CONFIG", "DASK_WORKER_ENV", "DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers",
+           "local_dask_cluster", "make_executor"]

@@ -137,9 +137,9 @@ def test_rollout_runs_and_summarises_by_district_type(inline_rollout):
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from distributed import LocalCluster
+    from experiments.executor import local_dask_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with local_dask_cluster(2) as cluster:  # 2 single-threaded worker processes, configured for sweeps
         yield cluster
 
 

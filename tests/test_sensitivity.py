@@ -367,3 +367,20 @@ def test_a_parameter_both_varied_and_not_is_refused():
     data["not_varied"] = {"no_such_parameter": "a reason that is long enough to pass"}
     with pytest.raises(sens.SensitivityError, match="no_such_parameter"):
         sens.validate_sensitivity_spec(data)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[study]\nname = " + "[" * 5000 + "]" * 5000, "sensitivity spec"),  # nested too deeply
+        ("a" + ".a" * 5000 + " = 1", "dotted key"),
+        ("[study]\nseed = " + "9" * 5000, "not valid TOML"),
+        ("\xff\xfe", "sensitivity spec"),
+    ],
+    ids=["deep", "long-dotted-key", "huge-integer", "not-toml"],
+)
+def test_a_pathological_sensitivity_spec_is_a_clear_error(tmp_path, text, expected):
+    p = tmp_path / "spec.toml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(sens.SensitivityError, match=expected):
+        sens.load_sensitivity_spec(p)

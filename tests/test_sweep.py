@@ -184,9 +184,9 @@ def _check_tables(runs: pd.DataFrame, elements: pd.DataFrame, plan) -> None:
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from distributed import LocalCluster
+    from experiments.executor import local_dask_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with local_dask_cluster(2) as cluster:  # 2 single-threaded worker processes, configured for sweeps
         yield cluster
 
 
@@ -387,6 +387,26 @@ def test_a_lost_dask_worker_does_not_lose_runs(tmp_path, dask_cluster):
     ref = run_sweep(plan, tmp_path / "ref", workers=1, quiet=True)
     for got, want in zip(load_results(out), ref.load()):
         pdt.assert_frame_equal(got, want)
+
+
+def test_dask_workers_are_configured_for_sweeps_and_a_default_cluster_is_warned_about(dask_cluster):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ slows the runs; our cluster unsets it, and a sweep on a
+    cluster that still has it says how to start the workers."""
+    import warnings
+
+    from distributed import LocalCluster
+
+    from experiments.executor import DaskExecutor, _worker_trim_threshold
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ex = DaskExecutor(dask_cluster.scheduler_address)
+        assert set(ex._client.run(_worker_trim_threshold).values()) == {None}
+        ex.close()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as default:
+        with pytest.warns(RuntimeWarning, match="MALLOC_TRIM_THRESHOLD_=65536"):
+            ex = DaskExecutor(default.scheduler_address)
+        ex.close()
 
 
 # --- API and CLI --------------------------------------------------------------------------------
