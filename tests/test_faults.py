@@ -290,7 +290,9 @@ def test_ctrl_c_stops_cleanly_and_resume_equals_uninterrupted(tmp_path):
     import signal
     import time
 
-    spec = spec_file(tmp_path, replicates=20, chunk_size=4)  # 80 runs in 20 chunks
+    # 400 runs in 100 chunks: long enough (seconds) that the interrupt, sent as soon as the first chunk
+    # is stored, always lands mid-sweep, even on a loaded machine (80 runs once finished first in CI)
+    spec = spec_file(tmp_path, replicates=100, chunk_size=4)
     plan = plan_sweep(spec)
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "COHERENCE_SIM_START_METHOD"}
@@ -305,6 +307,7 @@ def test_ctrl_c_stops_cleanly_and_resume_equals_uninterrupted(tmp_path):
             except (OSError, ValueError, KeyError):
                 pass
             time.sleep(0.005)
+        assert proc.poll() is None, "the sweep finished before the interrupt: nothing would be tested"
         os.killpg(proc.pid, signal.SIGINT)  # parent and workers, as a terminal does
         _, err = proc.communicate(timeout=120)
     finally:
