@@ -296,8 +296,12 @@ def test_ctrl_c_stops_cleanly_and_resume_equals_uninterrupted(tmp_path):
     plan = plan_sweep(spec)
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "COHERENCE_SIM_START_METHOD"}
+    # SIGINT back to its default in the child: a test run started in the background by a
+    # non-interactive shell (`cmd &`, as CI may be) inherits SIGINT ignored, and Python keeps an
+    # inherited "ignore" -- the sweep would then rightly carry on through the interrupt
     proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "sweep", str(spec), "--out", str(out), "--workers", "2", "--quiet"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
