@@ -62,7 +62,8 @@ SUMMARY_SHAPES: dict[str, tuple[int, ...]] = {
     "has_prek_end": (4,),
 }
 
-_ROWS = {
+# Row and column labels of each coded table (one place: calibration/report.py reads them too).
+TABLE_ROWS = {
     "table2": CASE_DISTRICTS,
     "consistency": CASE_DISTRICTS,
     "continuity_by_district": CASE_DISTRICTS,
@@ -70,7 +71,7 @@ _ROWS = {
     "table4": Capacity.keys(),
     "table5": Capacity.keys(),
 }
-_COLS = {**TABLE_COLUMNS, "continuity_by_district": Continuity.keys()}
+TABLE_COLS = {**TABLE_COLUMNS, "continuity_by_district": Continuity.keys()}
 
 
 def run_summaries(result) -> dict[str, np.ndarray]:
@@ -96,7 +97,7 @@ def run_summaries(result) -> dict[str, np.ndarray]:
 def observed_array(tables: Mapping[str, Mapping[str, Mapping[str, int]]], name: str) -> np.ndarray:
     """One observed table (``ObservedTargets.reading()`` layout) as a count array."""
     rows = tables[name]
-    return np.array([[rows[r][c] for c in _COLS[name]] for r in _ROWS[name]], dtype=np.int16)
+    return np.array([[rows[r][c] for c in TABLE_COLS[name]] for r in TABLE_ROWS[name]], dtype=np.int16)
 
 
 def table_distance(sim: np.ndarray, obs: np.ndarray) -> float:
@@ -329,8 +330,8 @@ def _component(name: str, node: Any, observed: ObservedTargets) -> Component:
     common = dict(name=name, kind=kind, weight=float(weight), lines=lines, description=description)
     if kind == "table":
         table = node.get("table")
-        if table not in _ROWS:
-            raise ValueError(f"{key}.table: {table!r} is not allowed; allowed: {', '.join(_ROWS)}")
+        if table not in TABLE_ROWS:
+            raise ValueError(f"{key}.table: {table!r} is not allowed; allowed: {', '.join(TABLE_ROWS)}")
         readings_raw = node.get("readings", [[]])
         if not isinstance(readings_raw, list) or not readings_raw:
             raise ValueError(f"{key}.readings: expected a non-empty list of lists of alternative names")

@@ -16,19 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.vocab import CASE_DISTRICTS, TABLE_COLUMNS, Capacity, Continuity
+from .distance import TABLE_COLS, TABLE_ROWS
 
 __all__ = ["write_outputs", "verdict"]
 
-_ROW_LABELS = {
-    "table2": CASE_DISTRICTS,
-    "consistency": CASE_DISTRICTS,
-    "continuity_by_district": CASE_DISTRICTS,
-    "table3": Capacity.keys(),
-    "table4": Capacity.keys(),
-    "table5": Capacity.keys(),
-}
-_COL_LABELS = {**TABLE_COLUMNS, "continuity_by_district": Continuity.keys()}
+_ROW_LABELS, _COL_LABELS = TABLE_ROWS, TABLE_COLS
 _TITLES = {
     "table2": "Table 2: district x substantiveness",
     "table3": "Table 3: capacity x substantiveness",

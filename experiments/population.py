@@ -599,7 +599,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
                 params: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
                 scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True) -> RolloutResult:
     """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type."""
-    from .executor import make_executor
+    from .executor import make_executor, run_chunks
     from .progress import progress_bar
     from .provenance import provenance
     from .store import SweepStore
@@ -631,33 +631,23 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         if executor is None and todo:
             executor = make_executor(workers=workers, max_tasks=len(todo))
         desc = executor.describe() if executor is not None else "nothing (already complete)"
-        attempts: dict[int, int] = {}
         total = sum(min((c + 1) * plan.chunk_size, plan.n_runs) - c * plan.chunk_size for c in todo)
         with progress_bar(total, f"rollout {plan.population.state}", quiet=quiet) as progress:
-            inflight: dict[Any, int] = {}
             done_runs = 0
-            while todo or inflight:
-                while todo and len(inflight) < executor.max_in_flight:
-                    c = todo.popleft()
-                    inflight[executor.submit(run_rollout_chunk, plan.task(c, deriv), key=f"coherence-rollout-{c:06d}")] = c
-                for fut in executor.wait_first(list(inflight)):
-                    c = inflight.pop(fut)
-                    exc = fut.exception()
-                    if exc is not None:
-                        attempts[c] = attempts.get(c, 0) + 1
-                        if attempts[c] < 3:
-                            todo.appendleft(c)
-                        else:
-                            failed[c] = f"{type(exc).__name__}: {exc}"[:2000]
-                        continue
-                    res = fut.result()
-                    runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
-                    elements = _elements_table(res["elements"])
-                    n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
-                    store.write_chunk(c, runs, elements, {"runs": runs.num_rows, "errors": n_err,
-                                                          "seconds": round(res["seconds"], 3), "worker": res["worker"]})
-                    done_runs += runs.num_rows
-                    progress(done_runs, None)
+
+            def stored(c: int, res: dict, attempt: int) -> None:
+                nonlocal done_runs
+                runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
+                n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
+                store.write_chunk(c, runs, _elements_table(res["elements"]),
+                                  {"runs": runs.num_rows, "errors": n_err, "seconds": round(res["seconds"], 3),
+                                   "worker": res["worker"], "attempt": attempt})
+                done_runs += runs.num_rows
+                progress(done_runs, None)
+
+            if todo:
+                failed.update(run_chunks(executor, todo, run_rollout_chunk, lambda c: plan.task(c, deriv),
+                                         lambda c: f"coherence-rollout-{c:06d}", stored))
         info = store.completed_info()
         store.set_status("complete" if len(info) == plan.n_chunks else "incomplete")
     except BaseException:

@@ -752,7 +752,7 @@ class _Engine:
 
     def ensure(self, root: Path, plan: dict, U: np.ndarray, chunk_rows: int, label: str) -> None:
         """Make sure the first ``len(U)`` design points (full-space unit rows) are stored in ``root``."""
-        from .executor import make_executor
+        from .executor import make_executor, run_chunks
         from .progress import progress_bar
         from .store import SweepStore
 
@@ -788,54 +788,15 @@ class _Engine:
                 ex = self._executor
                 store.manifest["sessions"][-1]["executor"] = ex.describe()
                 total = len(todo) * chunk_rows * self.replicates
-                attempts: dict[int, int] = {}
-                failed: dict[int, str] = {}
                 with progress_bar(total, f"sensitivity {label}", quiet=self.quiet) as progress:
-                    inflight: dict[Any, int] = {}
-                    while todo or inflight:
-                        lost = False
-                        while todo and len(inflight) < ex.max_in_flight:
-                            c = todo.popleft()
-                            try:
-                                fut = ex.submit(run_crn_chunk, self._task(c, U, chunk_rows), key=f"coherence-sens-{label.split()[0]}-{c:06d}")
-                            except Exception as exc:  # noqa: BLE001
-                                if not ex.is_lost_worker(exc):
-                                    raise
-                                todo.appendleft(c)
-                                lost = True
-                                break
-                            inflight[fut] = c
-                        finished = set() if lost else ex.wait_first(list(inflight))
-                        for fut in finished:
-                            c = inflight.pop(fut)
-                            exc = fut.exception()
-                            if exc is None:
-                                runs_here += self._store(store, c, U, chunk_rows, fut.result())
-                                progress(runs_here, total)
-                                continue
-                            lost = lost or ex.is_lost_worker(exc)
-                            attempts[c] = attempts.get(c, 0) + 1
-                            if attempts[c] < MAX_ATTEMPTS:
-                                todo.appendleft(c)
-                            else:
-                                failed[c] = f"{type(exc).__name__}: {exc}"
-                        if lost:
-                            import concurrent.futures as cf
 
-                            cf.wait(list(inflight))
-                            for fut, c in list(inflight.items()):
-                                exc = fut.exception()
-                                if exc is None:
-                                    runs_here += self._store(store, c, U, chunk_rows, fut.result())
-                                    progress(runs_here, total)
-                                else:
-                                    attempts[c] = attempts.get(c, 0) + 1
-                                    if attempts[c] < MAX_ATTEMPTS:
-                                        todo.appendleft(c)
-                                    else:
-                                        failed[c] = f"{type(exc).__name__}: {exc}"
-                            inflight.clear()
-                            ex.restart()
+                    def stored(c: int, result: Any, attempt: int) -> None:
+                        nonlocal runs_here
+                        runs_here += self._store(store, c, U, chunk_rows, result)
+                        progress(runs_here, total)
+
+                    failed = run_chunks(ex, todo, run_crn_chunk, lambda c: self._task(c, U, chunk_rows),
+                                        lambda c: f"coherence-sens-{label.split()[0]}-{c:06d}", stored, MAX_ATTEMPTS)
                 if failed:
                     c, msg = sorted(failed.items())[0]
                     raise SensitivityError(f"{label}: {len(failed)} chunk(s) failed after {MAX_ATTEMPTS} attempts (chunk {c}: {msg}); run again to retry them")

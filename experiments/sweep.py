@@ -67,6 +67,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element
 
+from .executor import MAX_ATTEMPTS, run_chunks
 from .design import design_values, grid_design, lhs_design, normalise_design, read_design_file
 from .provenance import content_hash, git_commit, package_version, provenance
 from .runner import run_replicates
@@ -87,7 +88,6 @@ from .scenario import (
 DEFAULT_CHUNK_SIZE = 100
 DEFAULT_REPLICATES = 10
 DEFAULT_SEED = 20201
-MAX_ATTEMPTS = 3
 MAX_RUNS = 100_000_000
 _SHOWN_ERRORS = 5
 
@@ -877,56 +877,16 @@ def run_sweep(
             if executor is None:
                 executor = _make_executor(workers, None, len(todo))
             session["executor"] = executor.describe()
-            attempts: dict[int, int] = {}
             total = sum(len(plan.runs_of_chunk(c)) for c in todo)
             desc = f"sweep {plan.name}" + (f" (resumed, {plan.n_runs - total} done)" if done else "")
             with progress_bar(total, desc, quiet=quiet) as progress:
-                inflight: dict[Any, int] = {}
-                while todo or inflight:
-                    lost = False
-                    while todo and len(inflight) < executor.max_in_flight:
-                        c = todo.popleft()
-                        try:
-                            fut = executor.submit(run_chunk, plan.task(c), key=f"coherence-sweep-{c:06d}")
-                        except Exception as exc:  # a pool broken by a dead worker refuses new work
-                            if not executor.is_lost_worker(exc):
-                                raise
-                            todo.appendleft(c)
-                            lost = True
-                            break
-                        inflight[fut] = c
-                    finished = set() if lost else executor.wait_first(list(inflight))
-                    for fut in finished:
-                        c = inflight.pop(fut)
-                        exc = fut.exception()
-                        if exc is None:
-                            runs_session += _store_chunk(store, plan, schema, c, fut.result(), attempts.get(c, 0) + 1)
-                            progress(runs_session, total)
-                            continue
-                        lost = lost or executor.is_lost_worker(exc)
-                        attempts[c] = attempts.get(c, 0) + 1
-                        if attempts[c] < MAX_ATTEMPTS:
-                            todo.appendleft(c)
-                        else:
-                            failed[c] = f"{type(exc).__name__}: {exc}"[:2000]
-                    if lost:  # a local worker died: the pool is broken; collect what it finished, then restart
-                        import concurrent.futures as cf
 
-                        cf.wait(list(inflight))
-                        for fut, c in list(inflight.items()):
-                            exc = fut.exception()
-                            if exc is None:
-                                runs_session += _store_chunk(store, plan, schema, c, fut.result(), attempts.get(c, 0) + 1)
-                                progress(runs_session, total)
-                                continue
-                            # which chunk killed the worker is unknown: each one in flight counts an attempt
-                            attempts[c] = attempts.get(c, 0) + 1
-                            if attempts[c] < MAX_ATTEMPTS:
-                                todo.appendleft(c)
-                            else:
-                                failed[c] = f"{type(exc).__name__}: {exc}"[:2000]
-                        inflight.clear()
-                        executor.restart()
+                def stored(c: int, result: dict, attempt: int) -> None:
+                    nonlocal runs_session
+                    runs_session += _store_chunk(store, plan, schema, c, result, attempt)
+                    progress(runs_session, total)
+
+                failed.update(run_chunks(executor, todo, run_chunk, plan.task, lambda c: f"coherence-sweep-{c:06d}", stored))
         info = store.completed_info()
         store.set_status("complete" if len(info) == plan.n_chunks else "incomplete", finished=_now(), runs=runs_session)
     except KeyboardInterrupt:
