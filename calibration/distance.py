@@ -36,7 +36,7 @@ import numpy as np
 
 from sim.vocab import CASE_DISTRICTS, TABLE_COLUMNS, Capacity, Continuity, Element
 
-from .targets import ObservedTargets, load_observed, parse_lines
+from experiments.evidence import ObservedTargets, load_observed, parse_lines
 
 __all__ = [
     "SUMMARY_SHAPES",

@@ -20,7 +20,7 @@ What it does (details in the module docstrings of calibration/priors.py, distanc
    and the hand-set defaults.
 3. **Final fit.** ABC-SMC over every free parameter with the distance of the ``final`` set (all
    evidence). Its posterior's weighted marginal medians become the model's defaults
-   (calibration/data/calibrated.toml, with ``write_defaults``), and 1,000 equal-weight draws are
+   (experiments/evidence/data/calibrated.toml, with ``write_defaults``), and 1,000 equal-weight draws are
    stored for ``coherence-sim case --posterior``.
 4. **Report.** Posterior marginals and pairs against the priors, posterior predictive Tables 2-5
    with 90% intervals beside the observed counts, facts, a Markdown page (calibration/report.py).
@@ -586,9 +586,9 @@ def calibrate(
 
     result.written = write_outputs(result, figures=figures)
     if write_defaults:
-        from .defaults import write_calibrated
+        from .defaults import publish
 
-        result.written += write_calibrated(result, defaults_dir)
+        result.written += publish(result, defaults_dir)
     return result
 
 

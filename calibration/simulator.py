@@ -10,7 +10,7 @@ target, and with a 9 ms model one replicate per particle is also the cheapest wa
 effective sample size (Bornn et al. 2017, "One pseudo-sample is enough in approximate Bayesian
 computation MCMC", Biometrika 104(1)).
 
-The capacity uncertainty (calibration/capacity_assignments.py) is part of the simulated
+The capacity uncertainty (experiments/evidence/capacities.py) is part of the simulated
 observation: each particle's run uses one of the K starting-capacity assignments consistent with the
 report, so the likelihood averages over them with equal weight.
 

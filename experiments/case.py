@@ -2,7 +2,7 @@
 report (Tables 2-5, consistency, Figures 1-4), beside the observed values.
 
 Replicate ``r`` uses capacity assignment ``order[r mod K]`` of the K assignments consistent with
-the report (calibration/capacity_assignments.py), where ``order`` is a random permutation fixed by
+the report (experiments/evidence/capacities.py), where ``order`` is a random permutation fixed by
 the root seed: every assignment is used equally often (to within one) when R >= K, and a uniform
 random subset without replacement when R < K. The uncertainty about the unreported cells is spread
 over the replicates rather than resolved by picking one.
@@ -27,6 +27,7 @@ from .scenario import Scenario, scenario_dict, scenario_from_case
 
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 20201
+_POSTERIOR_KEY = 2**31 - 16  # spawn_key of the permutation of posterior draws
 
 # Row and column keys of each summary table, from the one vocabulary.
 _TABLE_AXES = {
@@ -124,7 +125,7 @@ def _table_dict(name: str, arr: np.ndarray, districts: tuple[str, ...]) -> dict:
 def summarise(run: CaseRun, observed=None) -> dict:
     """The case's summary: observed vs simulated (mean, p05, p95) tables, outcomes, provenance."""
     if observed is None:
-        from calibration.targets import load_observed
+        from .evidence import load_observed
 
         observed = load_observed()
     districts = run.districts
@@ -205,3 +206,56 @@ def element_shares(run: CaseRun) -> dict[str, np.ndarray]:
         "links": links.mean(axis=0),
         "inconsistent_links": (links & ~run.stack("link_consistent")).mean(axis=0),
     }
+
+
+# --- case --posterior: parameters drawn from the calibrated posterior, one draw per replicate ---
+def posterior_draw_order(seed: int, n_draws: int) -> np.ndarray:
+    """Replicate r uses posterior draw ``order[r % n_draws]``: a permutation fixed by the seed."""
+    rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(_POSTERIOR_KEY,)))
+    return rng.permutation(n_draws)
+
+
+def run_scenario_posterior(
+    scenario,
+    replicates: int,
+    seed: int,
+    progress: Callable[[int, int], None] | None = None,
+    overrides: tuple[str, ...] = (),
+    samples: "pandas.DataFrame | None" = None,
+):
+    """Run a scenario with parameters drawn from the stored posterior, one draw per replicate.
+
+    Replicate r runs exactly like replicate r of ``run_scenario`` (seed ``run_seed(seed, 0, r)``,
+    capacity assignment ``order[r % K]``) except that the calibrated parameters take the values of
+    posterior draw ``order'[r % N]`` (``posterior_draw_order``); the scenario's other parameters
+    are kept. Returns a ``CaseRun`` whose ``parameters`` are the scenario's (the point estimate when
+    the scenario is the default one) and whose ``posterior_draws`` attribute lists each replicate's
+    draw index.
+    """
+    from .evidence.calibrated import load_posterior_samples
+
+    if replicates < 1:
+        raise ValueError(f"replicates: {replicates!r} must be >= 1")
+    draws = samples if samples is not None else load_posterior_samples()
+    sampled = list(draws.columns)
+    overridden = [o.split("=", 1)[0].strip() for o in overrides]
+    clash = [k for k in overridden if k.startswith("parameters.") and k.split(".", 1)[1] in sampled]
+    if clash:
+        raise ValueError(f"--set {clash[0]}: this parameter is drawn from the posterior with --posterior; drop one of the two")
+    base = scenario.parameters_()
+    conditions = scenario.conditions()
+    order = posterior_draw_order(seed, len(draws))
+    values = draws.to_numpy(dtype=float)
+    results, index, used = [], [], []
+    for r in range(replicates):
+        j = int(order[r % len(draws)])
+        params = base.replace(**{c: float(values[j, i]) for i, c in enumerate(sampled)})
+        ((_, k, res),) = run_replicates(conditions, params, seed, [r])
+        results.append(res)
+        index.append(k)
+        used.append(j)
+        if progress is not None:
+            progress(r + 1, replicates)
+    run = CaseRun(scenario, base, seed, results, index, len(conditions), tuple(overrides))
+    run.posterior_draws = used  # type: ignore[attr-defined]
+    return run

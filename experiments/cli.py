@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     case.add_argument("--quiet", action="store_true", help="no progress bar")
     case.add_argument("--posterior", action="store_true",
                       help="draw the calibrated parameters per replicate from the stored posterior "
-                      "(calibration/data/posterior_samples.csv) to propagate parameter uncertainty")
+                      "(experiments/evidence/data/posterior_samples.csv) to propagate parameter uncertainty")
 
     calibrate = sub.add_parser(
         "calibrate",
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Calibrate the free parameters against the report's evidence with pyabc's ABC-SMC: fit on the "
         "split's fitted part, test on the held-out part, refit on all evidence; write DIR/report.md, PNGs, "
         "calibration.json, posterior CSVs and the SQLite histories, and (--write-defaults) "
-        "calibration/data/calibrated.toml.",
+        "experiments/evidence/data/calibrated.toml.",
     )
     calibrate.add_argument("--budget", choices=("quick", "full"), default="quick",
                            help="quick: deterministic, < 2 min (tests, CI); full: the real study (<= 30 min on 2 cores)")
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--workers", type=_positive_int, default=None, help="worker processes (default: every core)")
     calibrate.add_argument("--seed", type=_seed, default=DEFAULT_SEED, help=f"root seed (default {DEFAULT_SEED})")
     calibrate.add_argument("--write-defaults", action=argparse.BooleanOptionalAction, default=None,
-                           help="write calibration/data/calibrated.toml and posterior_samples.csv (default: on for full)")
+                           help="write experiments/evidence/data/calibrated.toml and posterior_samples.csv (default: on for full)")
     calibrate.add_argument("--resume", action="store_true", help="continue the calibration already in --out")
     calibrate.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     calibrate.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -222,7 +222,8 @@ def cmd_case(args: argparse.Namespace) -> int:
 
     if args.scenario is not None and args.case_file is not None:
         raise ValueError("--scenario and --case-file: give one or the other")
-    from calibration.defaults import apply_calibrated_defaults, case_provenance, run_scenario_posterior
+    from .case import run_scenario_posterior
+    from .evidence import apply_calibrated_defaults, case_provenance
 
     scenario = load_scenario(args.scenario) if args.scenario else apply_calibrated_defaults(scenario_from_case(load_case(args.case_file)))
     if args.overrides:
@@ -243,7 +244,7 @@ def cmd_case(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     written = [out / "summary.json", out / "scenario.toml"]
     if not args.no_figures:
-        from calibration.targets import load_observed
+        from experiments.evidence import load_observed
 
         from .figures import write_case_figures
 

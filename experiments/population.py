@@ -399,7 +399,7 @@ _TYPE_COLUMNS = ("size_class", "capacity_class", "leadership")
 
 
 def _run_params(overrides: dict | None) -> Parameters:
-    from calibration.defaults import calibrated_parameters
+    from experiments.evidence import calibrated_parameters
 
     base = calibrated_parameters() or Parameters()
     if not overrides:

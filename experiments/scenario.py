@@ -223,7 +223,7 @@ class Scenario(BaseModel):
         """One ``Conditions`` per starting-capacity assignment (one if every capacity is given)."""
         need_enum = [n for n, d in self.districts.items() if d.capacity is None]
         if need_enum:
-            from calibration.capacity_assignments import consistent_capacity_assignments
+            from experiments.evidence import consistent_capacity_assignments
 
             assignments = consistent_capacity_assignments()
         else:
@@ -664,9 +664,9 @@ def _allowed(node: Any) -> str:
 
 def default_scenario() -> Scenario:
     """The four-district case as a scenario (capacities enumerated from the report), with the
-    calibrated parameter defaults of ``calibration/data/calibrated.toml`` when that file exists
+    calibrated parameter defaults of ``experiments/evidence/data/calibrated.toml`` when that file exists
     (``sim.Parameters()``, the documented prior centre, otherwise)."""
-    from calibration.defaults import apply_calibrated_defaults
+    from experiments.evidence import apply_calibrated_defaults
 
     return apply_calibrated_defaults(scenario_from_case())
 

@@ -682,7 +682,7 @@ def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
 
 def _load_posterior(spec: SensitivitySpec) -> pd.DataFrame:
     if spec.ranges.posterior == "calibrated":  # the posterior shipped with the package (issue 4)
-        from calibration.defaults import load_posterior_samples
+        from experiments.evidence import load_posterior_samples
 
         try:
             return load_posterior_samples()

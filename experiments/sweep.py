@@ -530,7 +530,7 @@ class LazyConditions(Sequence):
         self._enum = [n for n, d in scenario.districts.items() if d.capacity is None]
         self._built: dict[int, Any] = {}
         if self._enum:
-            from calibration.capacity_assignments import consistent_capacity_assignments
+            from experiments.evidence import consistent_capacity_assignments
 
             self._assignments = consistent_capacity_assignments()
             self._eager = None

@@ -21,7 +21,7 @@ from calibration.distance import (
     table_distance,
 )
 from calibration.priors import load_priors
-from calibration.targets import load_observed
+from experiments.evidence import load_observed
 from sim import Parameters
 from sim.parameters import PARAMETER_SPECS
 from sim.vocab import CASE_DISTRICTS, Element
@@ -302,7 +302,7 @@ def test_quick_calibration_fits_better_than_the_prior(quick):
 
 
 def test_calibrated_defaults_file_round_trips(quick, tmp_path):
-    from calibration.defaults import apply_calibrated_defaults, calibrated_parameters, load_calibrated, load_posterior_samples
+    from experiments.evidence import apply_calibrated_defaults, calibrated_parameters, load_calibrated, load_posterior_samples
     from experiments.scenario import scenario_from_case
 
     result, out, _ = quick
@@ -322,7 +322,7 @@ def test_calibrated_defaults_file_round_trips(quick, tmp_path):
 
 
 def test_case_posterior_changes_only_the_parameters():
-    from calibration.defaults import run_scenario_posterior
+    from experiments.case import run_scenario_posterior
     from experiments.case import run_scenario
     from experiments.scenario import scenario_from_case
 

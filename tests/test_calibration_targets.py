@@ -1,4 +1,4 @@
-"""The observed targets (calibration/data/observed.toml) load, have the documented shape, keep the
+"""The observed targets (experiments/evidence/data/observed.toml) load, have the documented shape, keep the
 report's alternative readings, and reject a corrupted file naming the key at fault."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from calibration.targets import Alternative, ObservedTargets, load_observed
+from experiments.evidence import Alternative, ObservedTargets, load_observed
 from sim.vocab import (
     CASE_DISTRICTS,
     ELEMENTS,
@@ -34,7 +34,7 @@ def observed() -> ObservedTargets:
 
 
 def _toml_text() -> str:
-    return resources.files("calibration").joinpath("data/observed.toml").read_text(encoding="utf-8")
+    return resources.files("experiments.evidence").joinpath("data/observed.toml").read_text(encoding="utf-8")
 
 
 # --- shape and sums ------------------------------------------------------------------------

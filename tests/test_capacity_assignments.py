@@ -13,13 +13,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from calibration import capacity_assignments as ca
-from calibration.capacity_assignments import (
+from experiments.evidence import capacities as ca
+from experiments.evidence.capacities import (
     CONSTRAINTS,
     capacity_cell_summary,
     consistent_capacity_assignments,
 )
-from calibration.targets import load_observed
+from experiments.evidence import load_observed
 from sim.vocab import CASE_DISTRICTS, ELEMENTS, Alignment, Capacity, Element, Substantiveness
 
 AVALON, BIRCHWOOD, CEDARVILLE, DIAMOND = CASE_DISTRICTS

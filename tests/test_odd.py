@@ -64,7 +64,7 @@ def _cell(text: str) -> str:
 
 def render_parameter_table() -> str:
     """The parameter table of section 7, from ``sim.parameters.parameter_table()``."""
-    from calibration.defaults import load_calibrated
+    from experiments.evidence import load_calibrated
 
     raw = load_calibrated() or {}
     free, fixed = raw.get("free", {}), raw.get("fixed", {})
@@ -192,7 +192,7 @@ def render_case_sizes() -> str:
 
 def render_capacity_enumeration() -> str:
     """Counts of the starting-capacity enumeration and how the case's replicates use it."""
-    from calibration.capacity_assignments import capacity_cell_summary, consistent_capacity_assignments
+    from experiments.evidence import capacity_cell_summary, consistent_capacity_assignments
     from experiments.case import DEFAULT_REPLICATES
 
     rows = ["| Constraints | Printed Table 4 | Sentence reading of Table 4 (`table4_text`) |", "|---|---|---|"]

@@ -14,7 +14,7 @@ from experiments.scenario import (
     parse_override,
     scenario_dict,
 )
-from calibration.defaults import calibrated_parameters
+from experiments.evidence import calibrated_parameters
 from sim import Parameters, simulate
 
 
@@ -25,9 +25,9 @@ def base():
 
 def test_default_scenario_is_the_case(base):
     assert list(base.districts) == ["Avalon", "Birchwood", "Cedarville", "Diamond"]
-    # the defaults come from the calibration (calibration/data/calibrated.toml), not from guesses
+    # the defaults come from the calibration (experiments/evidence/data/calibrated.toml), not from guesses
     calibrated = calibrated_parameters()
-    assert calibrated is not None, "calibration/data/calibrated.toml is shipped with the package"
+    assert calibrated is not None, "experiments/evidence/data/calibrated.toml is shipped with the package"
     assert base.parameters_() == calibrated
     assert base.parameters_() != Parameters()  # the calibration moved them off the prior centre
     assert not base.districts["Diamond"].lead.positional_authority

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from calibration.defaults import load_posterior_samples
+from experiments.evidence import load_posterior_samples
 
 import experiments.sensitivity as sens
 from experiments.cli import main as cli_main

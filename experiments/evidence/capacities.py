@@ -75,7 +75,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from calibration.targets import LineRange, load_observed
+from .facts import LineRange
+from .observed import load_observed
 from sim.vocab import (
     CASE_DISTRICTS,
     ELEMENTS,
