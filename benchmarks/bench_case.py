@@ -13,8 +13,8 @@ import statistics
 import time
 
 from experiments.case import case_conditions
-from experiments.provenance import provenance
-from experiments.seeds import run_seed
+from experiments.execution.provenance import provenance
+from experiments.execution.seeds import run_seed
 from sim import CoherenceModel, Parameters
 from sim.results import RunResult
 

@@ -84,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from experiments.population import make_rollout_plan, run_rollout
-    from experiments.provenance import provenance
+    from experiments.execution.provenance import provenance
 
     plan = make_rollout_plan(args.state, provider=args.provider, n=args.districts, replicates=args.replicates,
                              chunk_size=args.chunk_size)

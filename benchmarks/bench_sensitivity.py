@@ -5,7 +5,7 @@ N (2 x 12 + 2) x 8 = 212,992 runs, in <= 20 minutes on this 2-core machine.
 
 Measured here:
 
-* ``bare``: CPU and wall time per run of the generic district (``experiments.runner.run_replicates``
+* ``bare``: CPU and wall time per run of the generic district (``experiments.execution.runner.run_replicates``
   at random design points of the default spec, in this process, no sweep machinery);
 * ``engine``: a real Sobol' study (``experiments.sensitivity.run_sobol``) of 12 groups of the default
   spec, second order, 8 replicates, at ``--n`` base points (default 8: 1,664 runs) on ``--workers``
@@ -50,7 +50,7 @@ def load() -> float:
 
 
 def bare(n_points: int = 12, replicates: int = 8) -> dict:
-    from experiments.runner import run_replicates
+    from experiments.execution.runner import run_replicates
     from experiments.scenario import apply_overrides
     from experiments.sensitivity import FactorSpace, load_sensitivity_spec
 

@@ -13,7 +13,7 @@ model.
 
 * parallel efficiency = throughput(2 local workers) / (2 x throughput(1 worker, in-process))
 * Dask overhead       = 1 - throughput(Dask, 2 workers) / throughput(2 local workers), for a cluster
-  configured for sweeps (experiments.executor.local_dask_cluster) and one with Dask's defaults
+  configured for sweeps (experiments.execution.executor.local_dask_cluster) and one with Dask's defaults
 * sweep overhead      = 1 - throughput(1 worker) / runs/s of bare ``run_replicates`` (no sweep machinery)
 
 The same ratios in CPU seconds per run (all processes of the sweep) are reported too: they do not
@@ -59,7 +59,7 @@ def make_plan(n_runs: int, replicates: int = 100, chunk_size: int = 100):
 
 def bare_runs_per_second(plan, n: int = 500) -> float:
     """Runs/s of the plan's first runs through ``run_replicates`` alone (no chunks, store or executor)."""
-    from experiments.runner import run_replicates
+    from experiments.execution.runner import run_replicates
 
     R = plan.replicates
     scenarios = {}
@@ -135,10 +135,10 @@ def throughput(n_runs: int, repeats: int, root: Path) -> dict:
 
     import psutil
 
-    from experiments.executor import local_dask_cluster
+    from experiments.execution.executor import local_dask_cluster
 
     # Two 2-worker clusters side by side: Dask's default worker configuration, and the one sweeps use
-    # (experiments.executor.DASK_WORKER_CONFIG: Dask's MALLOC_TRIM_THRESHOLD_ unset, the workers'
+    # (experiments.execution.executor.DASK_WORKER_CONFIG: Dask's MALLOC_TRIM_THRESHOLD_ unset, the workers'
     # statistical profiler off). Rounds interleave every configuration so background load hits them alike.
     rates["dask_2_dask_defaults"] = []
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -281,7 +281,7 @@ def main() -> None:
         _rss_child(args.rss_child, args.rss_out, args.workers)
         return
 
-    from experiments.provenance import provenance
+    from experiments.execution.provenance import provenance
 
     result: dict = {"cores": os.cpu_count(), "load_average_before": os.getloadavg()}
     root = Path(tempfile.mkdtemp(prefix="bench-sweep-"))

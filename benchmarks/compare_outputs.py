@@ -20,9 +20,11 @@ Producing (through the ``coherence-sim`` command line, so that it runs on any ve
 ``--compare A B`` reads every file of both folders and reports each difference. It ignores exactly:
 
 * JSON keys and Parquet schema-metadata keys named in ``IGNORED_KEYS`` (timestamps, version strings,
-  git commits, hosts, process ids, wall times, worker names, executor descriptions);
+  git commits, hosts, process ids, wall times, worker names, executor descriptions, and a store
+  manifest's ``sessions``: the log of who ran which session when, on what);
 * Parquet columns named in ``IGNORED_COLUMNS`` (``version``, ``git_commit``: the code that ran a run);
 * the output folder's own path inside any text (replaced by ``<OUT>``), and the repository's path;
+  paths of code and data files that moved (``MOVED_MODULES``, old -> new) inside any text;
 * lines of Markdown reports and text files that state a wall time or a creation time (``TIME_LINE``);
 * in ``manifest.json`` and Parquet schema metadata, hashes of the plan (``plan_hash``: a hash of the
   plan that includes the spec file's path) -- every run's content is still compared;
@@ -42,7 +44,6 @@ import re
 import subprocess
 import sys
 import tomllib
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,17 @@ ROOT = Path(__file__).resolve().parent.parent
 IGNORED_KEYS = frozenset({
     "created", "started", "finished", "version", "git_commit", "git_dirty", "host", "pid", "seconds",
     "wall_time_s", "run_seconds", "worker", "executor", "calibration_created", "plan_hash", "coherence_sim.plan_hash",
+    "sessions",
 })
+#: Paths of code and data files that moved (issue 13): text naming the old path reads as the new one.
+MOVED_MODULES = {
+    "experiments.executor": "experiments.execution.executor",
+    "experiments.store": "experiments.execution.store",
+    "experiments.runner": "experiments.execution.runner",
+    "calibration/data/calibrated.toml": "experiments/evidence/data/calibrated.toml",
+    "calibration/data/posterior_samples.csv": "experiments/evidence/data/posterior_samples.csv",
+    "calibration/data/observed.toml": "experiments/evidence/data/observed.toml",
+}
 IGNORED_COLUMNS = frozenset({"version", "git_commit"})
 TIME_LINE = re.compile(r"(\bin \d+(\.\d+)? ?s\b|\d+(\.\d+)? s on |wall time|seconds|\d{4}-\d\d-\d\dT\d\d:\d\d)", re.I)
 
@@ -95,6 +106,8 @@ def produce(out: Path) -> None:
 # --- comparing ------------------------------------------------------------------------------------
 def _scrub_text(text: str, root: Path) -> str:
     text = text.replace(str(root.resolve()), "<OUT>").replace(str(root), "<OUT>")
+    for old, new in MOVED_MODULES.items():
+        text = re.sub(rf"\b{re.escape(old)}\b", new, text)
     return text.replace(str(ROOT), "<REPO>")
 
 
@@ -132,8 +145,10 @@ def _parquet_diffs(fa: Path, fb: Path, name: str) -> list[str]:
 
     ta, tb = pq.read_table(fa), pq.read_table(fb)
     diffs: list[str] = []
-    ma = {k.decode(): v.decode() for k, v in (ta.schema.metadata or {}).items() if k.decode() not in IGNORED_KEYS | {"pandas"}}
-    mb = {k.decode(): v.decode() for k, v in (tb.schema.metadata or {}).items() if k.decode() not in IGNORED_KEYS | {"pandas"}}
+    ma = {k.decode(): _scrub_text(v.decode(), fa.parent) for k, v in (ta.schema.metadata or {}).items()
+          if k.decode() not in IGNORED_KEYS | {"pandas"}}
+    mb = {k.decode(): _scrub_text(v.decode(), fb.parent) for k, v in (tb.schema.metadata or {}).items()
+          if k.decode() not in IGNORED_KEYS | {"pandas"}}
     if ma != mb:
         diffs.append(f"{name}: schema metadata {ma} vs {mb}")
     sa = [f for f in ta.schema if f.name not in IGNORED_COLUMNS]

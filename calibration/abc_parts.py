@@ -112,7 +112,7 @@ def make_sampler(scheduler: str, workers: int | None, batch_size: int = 25):
     if scheduler == "dask":
         from distributed import LocalCluster
 
-        from experiments.executor import default_workers
+        from experiments.execution.executor import default_workers
 
         n = workers or default_workers()
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")

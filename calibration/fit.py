@@ -570,7 +570,7 @@ def calibrate(
     # this invocation's set-up and predictive runs; for an uninterrupted run this is the elapsed time.
     setup = (after_stages - started) - stage_calls
     wall = sum(st.sampling_wall_time_s for st in stages.values()) + max(0.0, setup) + (time.perf_counter() - after_stages)
-    from experiments.provenance import provenance
+    from experiments.execution.provenance import provenance
 
     prov = provenance(
         budget=b.to_dict(),

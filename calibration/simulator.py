@@ -14,7 +14,7 @@ The capacity uncertainty (experiments/evidence/capacities.py) is part of the sim
 observation: each particle's run uses one of the K starting-capacity assignments consistent with the
 report, so the likelihood averages over them with equal weight.
 
-Seeding goes through :func:`experiments.runner.run_replicates`, the project's one mapping from
+Seeding goes through :func:`experiments.execution.runner.run_replicates`, the project's one mapping from
 (root seed, design point, replicate) to a run: a particle's design point is a 63-bit hash of the
 root seed and its parameter vector, and its replicate index (which picks the capacity assignment)
 is that hash modulo K. The same parameter vector therefore always gives the same run, whichever
@@ -70,7 +70,7 @@ class CaseSimulator:
         return Parameters(**values)
 
     def __call__(self, theta: Mapping[str, float]) -> dict[str, np.ndarray]:
-        from experiments.runner import run_replicates
+        from experiments.execution.runner import run_replicates
 
         conds = case_conditions_cached()
         key = particle_key(self.root_seed, theta, self.names)
@@ -92,7 +92,7 @@ class SamplerScaleSimulator:
 
 def _draws_chunk(task: dict) -> list[dict[str, np.ndarray]]:
     """Worker task: run replicates ``task['replicates']`` with their parameter dicts."""
-    from experiments.runner import run_replicates
+    from experiments.execution.runner import run_replicates
 
     conds = case_conditions_cached()
     out = []
@@ -113,9 +113,9 @@ def run_draws(
 
     Replicate j is seeded ``run_seed(seed, 0, j)`` and uses capacity assignment ``order[j % K]``,
     exactly like replicate j of ``coherence-sim case --seed SEED``; only its parameters differ. The
-    result does not depend on ``workers`` (local processes via experiments.executor).
+    result does not depend on ``workers`` (local processes via experiments.execution.executor).
     """
-    from experiments.executor import make_executor
+    from experiments.execution.executor import make_executor
 
     n = len(parameter_dicts)
     tasks = [

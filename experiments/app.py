@@ -41,7 +41,7 @@ from sim.parameters import Parameters
 from sim.vocab import CASE_DISTRICTS, Alignment, Capacity, Consistency, Content, Continuity, Element, Substantiveness
 
 from experiments.narrative import element_name, narrate
-from experiments.runner import assignment_order
+from experiments.execution.runner import assignment_order
 from experiments.scenario import apply_overrides, default_scenario, scenario_dict, validate_scenario
 from experiments.whatif import load_whatif_library, resolve_override
 

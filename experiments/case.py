@@ -11,18 +11,19 @@ over the replicates rather than resolved by picking one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from sim import Parameters, RunResult
 from sim.conditions import Conditions
 from sim.results import OUTCOME_NAMES
-from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
+from sim.vocab import Alignment, Capacity, Consistency, Continuity, Substantiveness
 
 from .casefile import CaseDefinition
-from .provenance import content_hash, provenance
-from .runner import run_replicates
+from .execution.provenance import content_hash, provenance
+from .execution.runner import run_replicates
 from .scenario import Scenario, scenario_dict, scenario_from_case
 
 DEFAULT_REPLICATES = 200
@@ -221,7 +222,7 @@ def run_scenario_posterior(
     seed: int,
     progress: Callable[[int, int], None] | None = None,
     overrides: tuple[str, ...] = (),
-    samples: "pandas.DataFrame | None" = None,
+    samples: pd.DataFrame | None = None,
 ):
     """Run a scenario with parameters drawn from the stored posterior, one draw per replicate.
 

@@ -41,7 +41,7 @@ def _port(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .case import DEFAULT_REPLICATES, DEFAULT_SEED
-    from .provenance import package_version
+    from .execution.provenance import package_version
 
     parser = argparse.ArgumentParser(
         prog="coherence-sim",
@@ -216,7 +216,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 def cmd_case(args: argparse.Namespace) -> int:
     from .case import element_shares, run_scenario, summarise
     from .casefile import load_case
-    from .progress import progress_bar
+    from .execution.progress import progress_bar
     from .report import format_summary
     from .scenario import apply_overrides, dump_scenario, load_scenario, scenario_from_case
 
@@ -256,7 +256,7 @@ def cmd_case(args: argparse.Namespace) -> int:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from .progress import progress_bar
+    from .execution.progress import progress_bar
     from .whatif import format_whatif_list, list_whatifs, run_whatif
 
     if args.list:
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"coherence-sim: error: {_paragraph(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:
-        from .store import disk_full_message, is_disk_full
+        from .execution.store import disk_full_message, is_disk_full
 
         if is_disk_full(exc):  # a full disk: where, what is saved, free space then --resume
             print(disk_full_message(exc, getattr(args, "out", None)), file=sys.stderr)

@@ -10,8 +10,8 @@ A rollout (:func:`run_rollout`) runs every district alone under one provider typ
 recruitment (``provider.recruit = true``; sim/providers.py) for R replicates. Run (district ``i``,
 replicate ``r``) is seeded with ``SeedSequence(seed, spawn_key=(i, r))``: the numbers do not depend
 on the number of workers, the chunking, or local processes vs Dask. Chunks of runs are tasks for
-the sweep engine's executor (``experiments.executor.make_executor``: this process, local processes,
-or a Dask cluster) and are written as they finish to a sweep store (``experiments.store``:
+the sweep engine's executor (``experiments.execution.executor.make_executor``: this process, local processes,
+or a Dask cluster) and are written as they finish to a sweep store (``experiments.execution.store``:
 ``runs/`` one row per run, ``elements/`` one row per district-element of a run), so memory stays
 flat; ``resume=True`` continues an interrupted rollout. :func:`summarise_rollout` aggregates by
 district type (size class, capacity class, leadership configuration) with 90% intervals over
@@ -34,7 +34,6 @@ import math
 import os
 import socket
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ from sim.conditions import Conditions, DistrictConditions, LeaderSpec, ShockSpec
 from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
 from sim.results import OUTCOME_NAMES
-from sim.vocab import Capacity, Element, GradeBand, Practice
+from sim.vocab import Capacity, Element, Practice
 
 POPULATION_DIR = Path(__file__).resolve().parent / "data" / "populations"
 STATES = ("CA", "TX", "NY", "FL")
@@ -522,7 +521,7 @@ class RolloutPlan:
 
     @property
     def plan_hash(self) -> str:
-        from .provenance import content_hash
+        from .execution.provenance import content_hash
 
         return content_hash(self.plan_dict())
 
@@ -599,10 +598,12 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
                 params: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
                 scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True) -> RolloutResult:
     """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type."""
-    from .executor import make_executor, run_chunks
-    from .progress import progress_bar
-    from .provenance import provenance
-    from .store import SweepStore
+    import pyarrow as pa
+
+    from .execution.executor import make_executor
+    from .execution.provenance import provenance
+    from .execution.session import close_quietly, run_session
+    from .execution.store import SweepStore
 
     plan = population if isinstance(population, RolloutPlan) else make_rollout_plan(
         population, provider=provider, n=n, replicates=replicates, seed=seed, params=params, chunk_size=chunk_size)
@@ -618,57 +619,35 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         "sessions": [{"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resume": bool(resume)}],
     }
     executor = make_executor(workers=None, scheduler=scheduler) if scheduler is not None else None
-    store = SweepStore.open(out, manifest, resume=resume)
-    t0 = time.perf_counter()
-    deriv = _derivation()
-    failed: dict[int, str] = {}
-    import pyarrow as pa
-
-    schema = _runs_schema()
     try:
-        store.write_static("population.json", lambda p: p.write_text(json.dumps(plan.population.raw, indent=1), encoding="utf-8"))
-        todo = deque(c for c in range(plan.n_chunks) if c not in store.completed())
-        if executor is None and todo:
-            executor = make_executor(workers=workers, max_tasks=len(todo))
-        desc = executor.describe() if executor is not None else "nothing (already complete)"
-        total = sum(min((c + 1) * plan.chunk_size, plan.n_runs) - c * plan.chunk_size for c in todo)
-        with progress_bar(total, f"rollout {plan.population.state}", quiet=quiet) as progress:
-            done_runs = 0
-
-            def stored(c: int, res: dict, attempt: int) -> None:
-                nonlocal done_runs
-                runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
-                n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
-                store.write_chunk(c, runs, _elements_table(res["elements"]),
-                                  {"runs": runs.num_rows, "errors": n_err, "seconds": round(res["seconds"], 3),
-                                   "worker": res["worker"], "attempt": attempt})
-                done_runs += runs.num_rows
-                progress(done_runs, None)
-
-            if todo:
-                failed.update(run_chunks(executor, todo, run_rollout_chunk, lambda c: plan.task(c, deriv),
-                                         lambda c: f"coherence-rollout-{c:06d}", stored))
-        info = store.completed_info()
-        store.set_status("complete" if len(info) == plan.n_chunks else "incomplete")
+        store = SweepStore.open(out, manifest, resume=resume)
     except BaseException:
-        if executor is not None:
-            try:
-                executor.close(cancel=True)
-            except Exception:  # noqa: BLE001
-                pass
-            executor = None
-        try:
-            store.set_status("interrupted")
-        except Exception:  # noqa: BLE001
-            pass
+        close_quietly(executor)
         raise
-    finally:
-        if executor is not None:
-            executor.close(cancel=False)
-        store.close()
+    deriv = _derivation()
+    schema = _runs_schema()
+
+    def save(c: int, res: dict, attempt: int) -> int:
+        runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
+        n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
+        store.write_chunk(c, runs, _elements_table(res["elements"]),
+                          {"runs": runs.num_rows, "errors": n_err, "seconds": round(res["seconds"], 3),
+                           "worker": res["worker"], "attempt": attempt})
+        return runs.num_rows
+
+    done = run_session(
+        store, plan.n_chunks, compute=run_rollout_chunk, task_of=lambda c: plan.task(c, deriv),
+        key_of=lambda c: f"coherence-rollout-{c:06d}", save=save,
+        runs_in_chunk=lambda c: min((c + 1) * plan.chunk_size, plan.n_runs) - c * plan.chunk_size,
+        make_executor=lambda n_todo: make_executor(workers=workers, max_tasks=n_todo),
+        describe=lambda done_runs: f"rollout {plan.population.state}", executor=executor, quiet=quiet,
+        before=lambda: store.write_static(
+            "population.json", lambda p: p.write_text(json.dumps(plan.population.raw, indent=1), encoding="utf-8")),
+    )
     info = store.completed_info()
     result = RolloutResult(out, plan.plan_hash, plan.n_runs, sum(v["runs"] for v in info.values()),
-                           sum(v["errors"] for v in info.values()), time.perf_counter() - t0, desc, failed_chunks=failed)
+                           sum(v["errors"] for v in info.values()), done.seconds, done.executor_description,
+                           failed_chunks=done.failed)
     if summarise and len(info) == plan.n_chunks:
         result.summary = summarise_rollout(out)
         result.summary.to_csv(out / "summary.csv", index=False)
@@ -681,7 +660,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
 def _elements_table(e: dict):
     import pyarrow as pa
 
-    from .store import elements_schema
+    from .execution.store import elements_schema
 
     es = elements_schema()
     if len(e["design_point"]) == 0:
@@ -693,7 +672,7 @@ def load_rollout(out_dir: str | Path, columns: list[str] | None = None) -> pd.Da
     """The runs of a rollout (one row per district x replicate), in plan order."""
     import pyarrow.parquet as pq
 
-    from .store import RUNS, chunk_name, read_manifest
+    from .execution.store import RUNS, chunk_name, read_manifest
 
     root = Path(out_dir)
     m = read_manifest(root)

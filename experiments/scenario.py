@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sim.conditions import SHOCK_KINDS, Conditions, DistrictConditions, LeaderSpec, ProviderProgram, ShockSpec
 from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
-from sim.vocab import CASE_DISTRICTS, Capacity, Element, GradeBand
+from sim.vocab import CASE_DISTRICTS, Capacity, Element
 
 ElementKey = Literal[tuple(Element.keys())]  # type: ignore[valid-type]
 CapacityKey = Literal[tuple(Capacity.keys())]  # type: ignore[valid-type]

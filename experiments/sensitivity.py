@@ -29,8 +29,8 @@ capacities by bins, a size that sets schools/leaders/teachers, a shock). SALib o
 cube; :class:`FactorSpace` turns its samples into scenarios.
 
 **Runs** go through the sweep engine: each task is ``experiments.sweep.run_chunk`` (the same worker
-code, outcome definitions and per-run error capture), on ``experiments.executor`` (local processes or
-a Dask cluster), stored as chunks of ``experiments.store.SweepStore`` folders readable with
+code, outcome definitions and per-run error capture), on ``experiments.execution.executor`` (local processes or
+a Dask cluster), stored as chunks of ``experiments.execution.store.SweepStore`` folders readable with
 ``experiments.sweep.load_results``. One difference, on purpose: **common random numbers**. The sweep
 seeds run (design point i, replicate r) with ``SeedSequence(seed, spawn_key=(i, r))``, so replicates at
 different design points share nothing. Here every design point's replicate r uses
@@ -60,9 +60,7 @@ import math
 import os
 import socket
 import time
-import tomllib
 import warnings
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +74,8 @@ from sim.parameters import PARAMETER_SPECS
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
 
-from .provenance import content_hash, git_commit, package_version, provenance
-from .scenario import MAX_FILE_BYTES, Scenario, ScenarioError, apply_overrides, load_scenario, scenario_dict, validate_scenario
+from .execution.provenance import content_hash, provenance
+from .scenario import Scenario, ScenarioError, apply_overrides, load_scenario, scenario_dict, validate_scenario
 
 DEFAULT_SPEC = Path(__file__).resolve().parent / "data" / "sensitivity" / "default.toml"
 DEFAULT_OUTPUTS = (
@@ -91,7 +89,7 @@ DEFAULT_OUTPUTS = (
 #: outputs that are ratios over changed elements: pooled over replicates with elements_changed as weight
 RATIO_OUTPUTS = tuple(n for n in OUTCOME_NAMES if n != "elements_changed")
 FACTOR_KINDS = ("parameter", "continuous", "bool", "shock", "size", "capacity", "capacity_level")
-MAX_ATTEMPTS = 3
+from .execution.session import MAX_ATTEMPTS, now  # noqa: E402
 SEEDING = "SeedSequence(seed, spawn_key=(0, replicate)) at every design point (common random numbers)"
 
 
@@ -752,9 +750,9 @@ class _Engine:
 
     def ensure(self, root: Path, plan: dict, U: np.ndarray, chunk_rows: int, label: str) -> None:
         """Make sure the first ``len(U)`` design points (full-space unit rows) are stored in ``root``."""
-        from .executor import make_executor, run_chunks
-        from .progress import progress_bar
-        from .store import SweepStore
+        from .execution.executor import make_executor
+        from .execution.session import run_session
+        from .execution.store import SweepStore
 
         n = len(U)
         if n % chunk_rows:
@@ -770,48 +768,35 @@ class _Engine:
             "spec": plan,
             "seeding": SEEDING,
             "provenance": provenance(scenario_hash=self.base_hash, plan_hash=plan_hash),
-            "sessions": [{"started": _now(), "host": socket.gethostname(), "pid": os.getpid(), "design_points": n}],
+            "sessions": [{"started": now(), "host": socket.gethostname(), "pid": os.getpid(), "design_points": n}],
         }
         store = SweepStore.open(root, manifest, resume=True)
-        t0 = time.perf_counter()
-        runs_here = 0
-        try:
+
+        def before() -> None:
             if not (root / "scenario.toml").exists():
                 from .scenario import dump_scenario
 
                 dump_scenario(self.space.base, root / "scenario.toml")
-            done = store.completed()
-            todo = deque(c for c in range(n // chunk_rows) if c not in done)
-            if todo:
-                if self._executor is None:
-                    self._executor = make_executor(workers=self.workers, scheduler=self.scheduler, max_tasks=len(todo))
-                ex = self._executor
-                store.manifest["sessions"][-1]["executor"] = ex.describe()
-                total = len(todo) * chunk_rows * self.replicates
-                with progress_bar(total, f"sensitivity {label}", quiet=self.quiet) as progress:
 
-                    def stored(c: int, result: Any, attempt: int) -> None:
-                        nonlocal runs_here
-                        runs_here += self._store(store, c, U, chunk_rows, result)
-                        progress(runs_here, total)
-
-                    failed = run_chunks(ex, todo, run_crn_chunk, lambda c: self._task(c, U, chunk_rows),
-                                        lambda c: f"coherence-sens-{label.split()[0]}-{c:06d}", stored, MAX_ATTEMPTS)
-                if failed:
-                    c, msg = sorted(failed.items())[0]
-                    raise SensitivityError(f"{label}: {len(failed)} chunk(s) failed after {MAX_ATTEMPTS} attempts (chunk {c}: {msg}); run again to retry them")
-            store.set_status("complete" if len(store.completed()) >= n // chunk_rows else "incomplete", finished=_now(), runs=runs_here)
-        except KeyboardInterrupt:
-            self.close(cancel=True)
-            _quiet_call(store.set_status, "interrupted", finished=_now(), runs=runs_here)
-            raise
+        try:
+            done = run_session(
+                store, n // chunk_rows, compute=run_crn_chunk, task_of=lambda c: self._task(c, U, chunk_rows),
+                key_of=lambda c: f"coherence-sens-{label.split()[0]}-{c:06d}",
+                save=lambda c, result, attempt: self._store(store, c, U, chunk_rows, result),
+                runs_in_chunk=lambda c: chunk_rows * self.replicates,
+                make_executor=lambda n_todo: make_executor(workers=self.workers, scheduler=self.scheduler, max_tasks=n_todo),
+                describe=lambda done_runs: f"sensitivity {label}", executor=self._executor, keep_executor=True,
+                quiet=self.quiet, before=before,
+            )
         except BaseException:
-            _quiet_call(store.set_status, "failed", finished=_now(), runs=runs_here)
+            self._executor = None  # the session closed it
             raise
-        finally:
-            store.close()
-            self.runs_session += runs_here
-            self.seconds += time.perf_counter() - t0
+        self._executor = done.executor
+        self.runs_session += done.runs
+        self.seconds += done.seconds
+        if done.failed:
+            c, msg = sorted(done.failed.items())[0]
+            raise SensitivityError(f"{label}: {len(done.failed)} chunk(s) failed after {MAX_ATTEMPTS} attempts (chunk {c}: {msg}); run again to retry them")
 
     def _task(self, c: int, U: np.ndarray, chunk_rows: int) -> dict:
         rows = range(c * chunk_rows, (c + 1) * chunk_rows)
@@ -823,7 +808,7 @@ class _Engine:
     def _store(self, store, c: int, U: np.ndarray, chunk_rows: int, result: dict) -> int:
         import pyarrow as pa
 
-        from .store import elements_schema
+        from .execution.store import elements_schema
 
         r = result["runs"]
         dp = np.asarray(r["design_point"], np.int64)
@@ -866,7 +851,7 @@ def _load_runs(root: Path, n_points: int, replicates: int, columns: Sequence[str
     """Runs of the first ``n_points`` design points of a store, sorted (design point, replicate)."""
     import pyarrow.dataset as ds
 
-    from .store import chunk_name, read_manifest
+    from .execution.store import chunk_name, read_manifest
 
     m = read_manifest(root)
     files = [str(root / "runs" / chunk_name(int(c))) for c in sorted(m.get("completed", {}), key=int)]
@@ -887,7 +872,7 @@ def _load_runs(root: Path, n_points: int, replicates: int, columns: Sequence[str
 def _load_elements(root: Path, n_points: int) -> pd.DataFrame:
     import pyarrow.dataset as ds
 
-    from .store import chunk_name, read_manifest
+    from .execution.store import chunk_name, read_manifest
 
     m = read_manifest(root)
     files = [str(root / "elements" / chunk_name(int(c))) for c in sorted(m.get("completed", {}), key=int)]
@@ -1949,7 +1934,7 @@ def write_report(res: StudyResult) -> list[Path]:
     mv = ", ".join(f"N={int(k)}: {v:.3f}" for k, v in hist.items() if np.isfinite(v))
     if mv:
         L.append(f"   Largest interval-endpoint move at each doubling: {mv}.")
-    L.append(f"3. **Runs** go through the sweep engine (`experiments.sweep.run_chunk` on `experiments.executor`, stored as `experiments.store` "
+    L.append(f"3. **Runs** go through the sweep engine (`experiments.sweep.run_chunk` on `experiments.execution.executor`, stored as `experiments.execution.store` "
              f"chunks under `runs/`); seeding: {SEEDING}. Resume: the same spec into the same folder computes only missing chunks.")
     L.append(f"4. **Cost**: {res.runs_total} runs in the study; {res.runs_this_session} computed in this session in {res.run_seconds:.0f} s"
              + (f" ({res.runs_per_second:.1f} runs/s)" if res.runs_this_session else "") + f" on {res.executor}; {res.seconds:.0f} s in all.")
@@ -1977,7 +1962,7 @@ def _store_sessions(root: Path | None) -> dict:
     """Runs computed, and running time, over every session recorded in a store's manifest."""
     import datetime as _dt
 
-    from .store import read_manifest
+    from .execution.store import read_manifest
 
     out = {"runs": 0, "seconds": 0.0, "sessions": 0, "executors": []}
     if root is None or not (Path(root) / "manifest.json").is_file():
@@ -2007,19 +1992,6 @@ def load_study(out_dir: str | Path) -> dict[str, pd.DataFrame]:
     if not tables:
         raise SensitivityError(f"{out}: no study tables (*.parquet); run the study first")
     return tables
-
-
-def _now() -> str:
-    import datetime as _dt
-
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _quiet_call(fn, *args, **kw) -> None:
-    try:
-        fn(*args, **kw)
-    except Exception:  # noqa: BLE001
-        pass
 
 
 __all__ = [

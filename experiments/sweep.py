@@ -17,7 +17,7 @@ A script that runs a sweep on local worker processes needs the usual
 ``if __name__ == "__main__":`` guard (workers started by forkserver re-import the main module);
 the CLI and notebooks need nothing.
 
-Seeds: run (design point ``i``, replicate ``r``) goes through ``experiments.runner.run_replicates``,
+Seeds: run (design point ``i``, replicate ``r``) goes through ``experiments.execution.runner.run_replicates``,
 the one place mapping (root seed, design point, replicate) to a seed
 (``SeedSequence(seed, spawn_key=(i, r))``) and a starting-capacity assignment. Numbers therefore do
 not depend on the worker count, the executor, the chunk size or the order of completion.
@@ -26,7 +26,7 @@ Work: the plan's runs, in plan order (design point major, replicate minor), are 
 ``chunk_size`` runs (chunk ``c`` holds runs ``c*chunk_size ..``). A chunk is one task: a top-level
 function (:func:`run_chunk`) receiving plain data (the base scenario as a dict, each design point's
 overrides) and returning plain columns. Chunks are written as they finish (see
-``experiments.store``); ``resume=True`` skips the finished ones.
+``experiments.execution.store``); ``resume=True`` skips the finished ones.
 
 Failures: a run that raises becomes a runs row with ``status="error"``, its error and traceback,
 and no element rows; the sweep goes on. A task that fails as a whole (a worker died) is resubmitted
@@ -54,7 +54,7 @@ import socket
 import time
 import traceback as _traceback
 import warnings
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,10 +67,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element
 
-from .executor import MAX_ATTEMPTS, run_chunks
+from .execution.executor import make_executor
+from .execution.session import close_quietly, now, run_session
 from .design import design_values, grid_design, lhs_design, normalise_design, read_design_file
-from .provenance import content_hash, git_commit, package_version, provenance
-from .runner import run_replicates
+from .execution.provenance import content_hash, git_commit, package_version, provenance
+from .execution.runner import run_replicates
 from .scenario import (
     Scenario,
     ScenarioError,
@@ -713,13 +714,13 @@ def runs_schema(plan: SweepPlan):
     fields += [pa.field(name, pa.float64()) for name in OUTCOME_NAMES]
     fields += [pa.field(f"{d}.{name}", pa.float64()) for d in plan.districts for name in OUTCOME_NAMES]
     fields += [pa.field(n, pa.string()) for n in ("status", "error", "traceback", "scenario_hash", "version", "git_commit")]
-    return pa.schema(fields, metadata={"coherence_sim.plan_hash": plan.plan_hash, "coherence_sim.seeding": "SeedSequence(seed, spawn_key=(design_point, replicate)) via experiments.runner.run_replicates"})
+    return pa.schema(fields, metadata={"coherence_sim.plan_hash": plan.plan_hash, "coherence_sim.seeding": "SeedSequence(seed, spawn_key=(design_point, replicate)) via experiments.execution.runner.run_replicates"})
 
 
 def _tables(plan: SweepPlan, schema, result: dict):
     import pyarrow as pa
 
-    from .store import elements_schema
+    from .execution.store import elements_schema
 
     r = result["runs"]
     n = len(r["design_point"])
@@ -801,8 +802,8 @@ class SweepResult:
 
 def load_results(out_dir: str | Path, *, codes: str = "int") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The runs and district-elements of a sweep's folder as pandas DataFrames, in plan order
-    (see ``experiments.store.load_results``)."""
-    from .store import load_results as _load
+    (see ``experiments.execution.store.load_results``)."""
+    from .execution.store import load_results as _load
 
     return _load(out_dir, codes=codes)
 
@@ -833,13 +834,12 @@ def run_sweep(
     ``quiet``: no progress bar (there is none anyway when stderr is not a terminal).
     Ctrl-C stops the sweep cleanly (finished chunks are kept) and re-raises KeyboardInterrupt.
     """
-    from .progress import progress_bar
-    from .store import SweepStore
+    from .execution.store import SweepStore
 
     plan = _as_plan(spec_or_plan)
     out = Path(out_dir)
     session = {
-        "started": _now(),
+        "started": now(),
         "resume": bool(resume),
         "host": socket.gethostname(),
         "pid": os.getpid(),
@@ -857,51 +857,27 @@ def run_sweep(
         "sessions": [session],
     }
     # a Dask cluster is reached before the output folder is touched: a wrong address leaves nothing behind
-    executor = _make_executor(workers, scheduler, plan.n_chunks) if scheduler is not None else None
+    executor = make_executor(workers=workers, scheduler=scheduler) if scheduler is not None else None
     try:
         store = SweepStore.open(out, manifest, resume=resume)
     except BaseException:
-        _close(executor, cancel=False)
+        close_quietly(executor)
         raise
-    t0 = time.perf_counter()
-    runs_session = 0
-    failed: dict[int, str] = {}
-    try:
+    schema = runs_schema(plan)
+
+    def before() -> None:
         if not (out / "scenario.toml").exists():
             dump_scenario(plan.base, out / "scenario.toml")  # atomic itself; loadable by load_scenario
         store.write_static("design.parquet", lambda p: _write_design(plan, p))
-        done = store.completed()
-        todo = deque(c for c in range(plan.n_chunks) if c not in done)
-        if todo:
-            schema = runs_schema(plan)
-            if executor is None:
-                executor = _make_executor(workers, None, len(todo))
-            session["executor"] = executor.describe()
-            total = sum(len(plan.runs_of_chunk(c)) for c in todo)
-            desc = f"sweep {plan.name}" + (f" (resumed, {plan.n_runs - total} done)" if done else "")
-            with progress_bar(total, desc, quiet=quiet) as progress:
 
-                def stored(c: int, result: dict, attempt: int) -> None:
-                    nonlocal runs_session
-                    runs_session += _store_chunk(store, plan, schema, c, result, attempt)
-                    progress(runs_session, total)
-
-                failed.update(run_chunks(executor, todo, run_chunk, plan.task, lambda c: f"coherence-sweep-{c:06d}", stored))
-        info = store.completed_info()
-        store.set_status("complete" if len(info) == plan.n_chunks else "incomplete", finished=_now(), runs=runs_session)
-    except KeyboardInterrupt:
-        _close(executor, cancel=True)
-        executor = None
-        _safe(store.set_status, "interrupted", finished=_now(), runs=runs_session)
-        raise
-    except BaseException:
-        _close(executor, cancel=True)
-        executor = None
-        _safe(store.set_status, "failed", finished=_now(), runs=runs_session)
-        raise
-    finally:
-        _close(executor, cancel=False)
-        store.close()
+    done = run_session(
+        store, plan.n_chunks, compute=run_chunk, task_of=plan.task, key_of=lambda c: f"coherence-sweep-{c:06d}",
+        save=lambda c, result, attempt: _store_chunk(store, plan, schema, c, result, attempt),
+        runs_in_chunk=lambda c: len(plan.runs_of_chunk(c)),
+        make_executor=lambda n_todo: make_executor(workers=workers, max_tasks=n_todo),
+        describe=lambda done_runs: f"sweep {plan.name}" + (f" (resumed, {done_runs} done)" if done_runs else ""),
+        executor=executor, quiet=quiet, before=before,
+    )
     info = store.completed_info()
     return SweepResult(
         out_dir=out,
@@ -912,10 +888,10 @@ def run_sweep(
         chunks_done=len(info),
         runs_done=sum(v["runs"] for v in info.values()),
         n_errors=sum(v["errors"] for v in info.values()),
-        runs_this_session=runs_session,
-        seconds=time.perf_counter() - t0,
-        executor=session.get("executor", "nothing (already complete)"),
-        failed_chunks=failed,
+        runs_this_session=done.runs,
+        seconds=done.seconds,
+        executor=done.executor_description,
+        failed_chunks=done.failed,
     )
 
 
@@ -940,12 +916,6 @@ def run_design(
     return run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
 
 
-def _make_executor(workers, scheduler, n_tasks):
-    from .executor import make_executor
-
-    return make_executor(workers=workers, scheduler=scheduler, max_tasks=n_tasks)
-
-
 def _store_chunk(store, plan: SweepPlan, schema, c: int, result: dict, attempt: int) -> int:
     runs, elements = _tables(plan, schema, result)
     n_err = int(sum(1 for s in result["runs"]["status"] if s != "ok"))
@@ -968,27 +938,6 @@ def _write_design(plan: SweepPlan, p: Path) -> None:
         t = t.append_column(name, plan._arrow.column(name))
     t = t.append_column("scenario_hash", pa.array(plan.scenario_hashes, type=pa.string()))
     pq.write_table(t, p)
-
-
-def _close(executor, cancel: bool) -> None:
-    if executor is not None:
-        try:
-            executor.close(cancel=cancel)
-        except Exception:  # noqa: BLE001 - closing after a failure must not hide it
-            pass
-
-
-def _safe(fn, *args, **kw) -> None:
-    try:
-        fn(*args, **kw)
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _now() -> str:
-    import datetime as _dt
-
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 __all__ = [

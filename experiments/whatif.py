@@ -53,7 +53,7 @@ from sim.results import OUTCOME_NAMES
 from sim.vocab import Element
 
 from .case import DEFAULT_REPLICATES, DEFAULT_SEED, REPORT_TABLES, CaseRun, run_scenario, summarise
-from .provenance import content_hash, provenance
+from .execution.provenance import content_hash, provenance
 from .scenario import Scenario, apply_overrides, default_scenario, dump_scenario, load_scenario, scenario_dict
 
 __all__ = [
@@ -516,7 +516,7 @@ class WhatIf:
 
     def format(self) -> str:
         """The text report: outcome differences, then the Tables 2-5 cell differences."""
-        from .provenance import package_version
+        from .execution.provenance import package_version
 
         head = [
             self.question,

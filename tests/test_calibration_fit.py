@@ -182,7 +182,7 @@ def test_distance_takes_the_closest_reading(split):
 
 def test_run_summaries_are_the_runs_tables():
     from calibration.simulator import case_conditions_cached
-    from experiments.runner import run_replicates
+    from experiments.execution.runner import run_replicates
 
     conds = case_conditions_cached()
     ((_, _, res),) = run_replicates(conds, Parameters(), 3, [0])

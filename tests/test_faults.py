@@ -23,8 +23,8 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-import experiments.store as store
-from experiments.store import DiskFullError, load_results
+import experiments.execution.store as store
+from experiments.execution.store import DiskFullError, load_results
 from experiments.sweep import plan_sweep, run_sweep
 from sim.vocab import CASE_DISTRICTS, Element
 

@@ -137,7 +137,7 @@ def test_rollout_runs_and_summarises_by_district_type(inline_rollout):
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from experiments.executor import local_dask_cluster
+    from experiments.execution.executor import local_dask_cluster
 
     with local_dask_cluster(2) as cluster:  # 2 single-threaded worker processes, configured for sweeps
         yield cluster

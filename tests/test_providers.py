@@ -15,7 +15,7 @@ import pytest
 
 from experiments.case import case_conditions
 from experiments.scenario import ScenarioError, apply_overrides, default_scenario
-from experiments.seeds import run_seed
+from experiments.execution.seeds import run_seed
 from sim import CoherenceModel, Parameters, simulate
 from sim.conditions import DistrictConditions, LeaderSpec
 from sim.providers import (

@@ -16,9 +16,9 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
-from experiments.runner import run_replicates
+from experiments.execution.runner import run_replicates
 from experiments.scenario import ScenarioError, apply_overrides, default_scenario
-from experiments.store import CODE_KEYS
+from experiments.execution.store import CODE_KEYS
 from experiments.sweep import (
     LazyConditions,
     load_results,
@@ -184,7 +184,7 @@ def _check_tables(runs: pd.DataFrame, elements: pd.DataFrame, plan) -> None:
 
 @pytest.fixture(scope="module")
 def dask_cluster():
-    from experiments.executor import local_dask_cluster
+    from experiments.execution.executor import local_dask_cluster
 
     with local_dask_cluster(2) as cluster:  # 2 single-threaded worker processes, configured for sweeps
         yield cluster
@@ -226,7 +226,7 @@ def test_same_numbers_for_1_and_2_workers_dask_and_any_chunking(tmp_path, dask_c
 
 # --- failures -----------------------------------------------------------------------------------
 def test_a_failing_run_is_recorded_and_the_rest_complete(tmp_path, monkeypatch):
-    import experiments.runner as runner
+    import experiments.execution.runner as runner
 
     real = runner.simulate
 
@@ -396,7 +396,7 @@ def test_dask_workers_are_configured_for_sweeps_and_a_default_cluster_is_warned_
 
     from distributed import LocalCluster
 
-    from experiments.executor import DaskExecutor, _worker_trim_threshold
+    from experiments.execution.executor import DaskExecutor, _worker_trim_threshold
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)

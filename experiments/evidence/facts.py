@@ -4,17 +4,11 @@ changed, element-level facts and Table 1, each with its source lines (the classe
 from __future__ import annotations
 
 import copy
-import functools
-import tomllib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from importlib import resources
-from pathlib import Path
 from typing import Any
 from sim.vocab import (
     CASE_DISTRICTS,
-    TABLE_COLUMNS,
     Alignment,
     Capacity,
     Consistency,

@@ -16,24 +16,17 @@ the dotted key at fault (for example ``tables.table2.rows.Avalon: ...``).
 
 from __future__ import annotations
 
-import copy
 import functools
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import IntEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from sim.vocab import (
     CASE_DISTRICTS,
     TABLE_COLUMNS,
-    Alignment,
     Capacity,
-    Consistency,
-    Continuity,
     Element,
-    Practice,
     Substantiveness,
 )
 from .facts import Alternative, LineRange, ObservedTargets, Provenance, _CAPACITY_TABLES, _DEMOGRAPHIC_FIELDS, _EXTRA_TABLES, _FACT_VALUES, _TABLE_ROWS, _TOP_LEVEL

@@ -283,7 +283,7 @@ class DaskExecutor:
             warnings.warn(
                 f"the Dask workers run with MALLOC_TRIM_THRESHOLD_={', '.join(sorted(found))} (Dask's default), which "
                 f"makes this model's runs about 15-25% slower; start them with `{env} dask worker ...` "
-                "(README, 'Dask') or experiments.executor.local_dask_cluster()",
+                "(README, 'Dask') or experiments.execution.local_dask_cluster()",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -341,72 +341,6 @@ class DaskExecutor:
         return f"Dask cluster at {self.address} ({self.workers} worker threads)"
 
 
-MAX_ATTEMPTS = 3  # tries per chunk before it is left undone and reported
-
-
-def run_chunks(
-    executor: Any,
-    todo: Iterable[int],
-    fn: Callable[[Any], Any],
-    task_of: Callable[[int], Any],
-    key_of: Callable[[int], str],
-    on_done: Callable[[int, Any, int], None],
-    max_attempts: int = MAX_ATTEMPTS,
-) -> dict[int, str]:
-    """Compute ``fn(task_of(c))`` for every chunk ``c`` of ``todo`` on ``executor`` -- the one loop
-    that sweeps, sensitivity studies and rollouts share.
-
-    At most ``executor.max_in_flight`` chunks are in flight (memory stays bounded); each finished
-    chunk goes to ``on_done(c, result, attempt)`` in completion order. A chunk that raises is tried
-    again, up to ``max_attempts`` times. A lost local worker breaks the pool: what the pool finished
-    is collected, every chunk in flight counts an attempt (which one killed the worker is unknown),
-    the pool is restarted and the rest resubmitted (Dask reschedules a lost worker's tasks itself).
-    Returns ``{chunk: error}`` for the chunks that failed every attempt."""
-    import concurrent.futures as cf
-    from collections import deque
-
-    todo = deque(todo)
-    attempts: dict[int, int] = {}
-    failed: dict[int, str] = {}
-    inflight: dict[Any, int] = {}
-
-    def settle(fut: Any, c: int) -> bool:
-        """Hand a finished chunk on, or schedule its retry; True when its worker was lost."""
-        exc = fut.exception()
-        if exc is None:
-            on_done(c, fut.result(), attempts.get(c, 0) + 1)
-            return False
-        attempts[c] = attempts.get(c, 0) + 1
-        if attempts[c] < max_attempts:
-            todo.appendleft(c)
-        else:
-            failed[c] = f"{type(exc).__name__}: {exc}"[:2000]
-        return executor.is_lost_worker(exc)
-
-    while todo or inflight:
-        lost = False
-        while todo and len(inflight) < executor.max_in_flight:
-            c = todo.popleft()
-            try:
-                fut = executor.submit(fn, task_of(c), key=key_of(c))
-            except Exception as exc:  # a pool broken by a dead worker refuses new work
-                if not executor.is_lost_worker(exc):
-                    raise
-                todo.appendleft(c)
-                lost = True
-                break
-            inflight[fut] = c
-        for fut in (set() if lost else executor.wait_first(list(inflight))):
-            lost = settle(fut, inflight.pop(fut)) or lost
-        if lost:  # the pool is broken: collect what it finished, then restart it
-            cf.wait(list(inflight))
-            for fut, c in list(inflight.items()):
-                settle(fut, c)
-            inflight.clear()
-            executor.restart()
-    return failed
-
-
 def make_executor(workers: int | None = None, scheduler: Any = None, max_tasks: int | None = None):
     """The executor for a sweep: Dask if ``scheduler`` is given, else ``workers`` local processes
     (default: every core), or this process when that is one worker. ``max_tasks`` caps the local
@@ -426,5 +360,5 @@ def make_executor(workers: int | None = None, scheduler: Any = None, max_tasks: 
     return LocalProcessExecutor(workers)
 
 
-__all__ = ["DASK_WORKER_CONFIG", "DASK_WORKER_ENV", "MAX_ATTEMPTS", "DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers",
-           "local_dask_cluster", "make_executor", "run_chunks"]
+__all__ = ["DASK_WORKER_CONFIG", "DASK_WORKER_ENV", "DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers",
+           "local_dask_cluster", "make_executor"]

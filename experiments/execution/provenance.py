@@ -20,7 +20,7 @@ def package_version() -> str:
 
 @lru_cache(maxsize=1)
 def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
@@ -33,7 +33,7 @@ def git_commit() -> str | None:
 @lru_cache(maxsize=1)
 def git_dirty() -> bool | None:
     """True if the working tree has uncommitted changes (the commit alone does not describe the code)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
