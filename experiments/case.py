@@ -21,7 +21,7 @@ from sim.conditions import Conditions
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Alignment, Capacity, Consistency, Continuity, Substantiveness
 
-from .casefile import CaseDefinition
+from .scenario import CaseDefinition
 from .execution.provenance import content_hash, provenance
 from .execution.runner import run_replicates
 from .scenario import Scenario, scenario_dict, scenario_from_case

@@ -215,7 +215,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 def cmd_case(args: argparse.Namespace) -> int:
     from .case import element_shares, run_scenario, summarise
-    from .casefile import load_case
+    from .scenario import load_case
     from .execution.progress import progress_bar
     from .report import format_summary
     from .scenario import apply_overrides, dump_scenario, load_scenario, scenario_from_case

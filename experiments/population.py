@@ -237,7 +237,7 @@ def load_population(state_or_path: str | Path) -> PopulationSpec:
 
 # === synthetic districts ========================================================================
 def _derivation() -> dict[str, Any]:
-    from .casefile import load_case
+    from .scenario import load_case
 
     raw = load_case().raw.get("derivation", {})
     return {k: (v["value"] if isinstance(v, dict) else v) for k, v in raw.items()}

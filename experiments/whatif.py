@@ -164,9 +164,9 @@ def _spec(e, where: str) -> WhatIfSpec:
         raise WhatIfLibraryError(f"{where}.name: missing")
     name = e["name"]
     if not isinstance(name, str) or not _NAME.match(name):
-        from .scenario import _show
+        from .scenario import show_value
 
-        raise WhatIfLibraryError(f"{where}.name: {_show(name)} is not allowed: lower-case letters, digits and _, starting with a letter")
+        raise WhatIfLibraryError(f"{where}.name: {show_value(name)} is not allowed: lower-case letters, digits and _, starting with a letter")
     where = f"{where} ({name})"
     unknown = sorted(set(e) - _ENTRY_KEYS)
     if unknown:

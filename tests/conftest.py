@@ -65,7 +65,7 @@ def conditions(*districts: DistrictConditions, **kw) -> Conditions:
 
 @pytest.fixture(scope="session")
 def case_definition():
-    from experiments.casefile import load_case
+    from experiments.scenario import load_case
 
     return load_case()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from experiments.case import REPORT_TABLES, run_case, summarise
-from experiments.casefile import CaseFileError, load_case
+from experiments.scenario import CaseFileError, load_case
 from sim.vocab import CASE_DISTRICTS, Alignment, Capacity, Consistency, Continuity, Substantiveness
 
 CASE_TOML = Path(__file__).resolve().parent.parent / "experiments" / "data" / "four_districts.toml"

@@ -141,7 +141,7 @@ def render_program_defaults() -> str:
 
 
 def _case_definition():
-    from experiments.casefile import load_case
+    from experiments.scenario import load_case
 
     return load_case()
 

@@ -1,4 +1,5 @@
-"""Load a case file (TOML) of district conditions into the model's typed ``Conditions``.
+"""Case files: a case (TOML) of district conditions with its sources, as the model's typed
+``Conditions`` and as a scenario (:func:`scenario_from_case`, :func:`default_scenario`).
 
 Each fact in the file is ``{ value = ..., lines = [...], inferred/assumed = true, note = "..." }``
 (or a bare value). This module unwraps the facts, derives teacher numbers from enrolment with the
@@ -12,10 +13,13 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.conditions import Conditions, DistrictConditions, LeaderSpec, ShockSpec
 from sim.vocab import Capacity, Element
+
+if TYPE_CHECKING:
+    from .model import Scenario
 
 CASE_FILE = "four_districts.toml"
 
@@ -268,3 +272,79 @@ def _district(raw: dict, name: str, capacity: dict[str, str] | None) -> District
         raise
     except ValueError as exc:
         raise CaseFileError(str(exc)) from None
+
+
+# --- the case as a scenario --------------------------------------------------------------------
+def scenario_from_case(definition=None, name: str | None = None) -> "Scenario":
+    """The resolved scenario of a case file (default: the packaged four-district case)."""
+    from .model import Scenario
+
+    definition = definition or load_case()
+    districts = {}
+    for cond in (definition.conditions({n: {e.key: "established" for e in Element} for n in definition.district_names}),):
+        for dc in cond.districts:
+            lead = dc.lead
+            others, used = {}, set()
+            for l in dc.leaders:
+                if l is lead:
+                    continue
+                key = _slug(l.role, used)
+                others[key] = _leader_dict(l)
+            districts[dc.name] = {
+                "students": dc.students,
+                "n_elementary_schools": dc.n_elementary_schools,
+                "n_school_leaders": dc.n_school_leaders,
+                "teachers": dict(zip(("prek", "tk", "k3"), dc.teachers)),
+                "team_teachers": dc.team_teachers,
+                "prior_experience": dc.prior_experience,
+                "prior_provider": dc.prior_provider,
+                "has_prek": dc.has_prek,
+                "lead": _leader_dict(lead),
+                "leaders": others,
+                "shocks": [{"kind": s.kind, "month": s.month} for s in dc.shocks],
+            }
+    if definition.capacity_mode == "given":
+        given = definition.conditions({})
+        for dc in given.districts:
+            districts[dc.name]["capacity"] = {e.key: Capacity(c).key for e, c in zip(Element, dc.capacity)}
+    return Scenario(
+        name=name or definition.name,
+        description=str(definition.raw.get("case", {}).get("description", "")),
+        horizon_months=definition.horizon_months,
+        turbulence_by_year=list(definition.turbulence_by_year),
+        turbulence_after=definition.turbulence_after,
+        districts=districts,
+    )
+
+
+def _leader_dict(l: LeaderSpec) -> dict:
+    return {
+        "role": l.role,
+        "positional_authority": l.positional_authority,
+        "buy_in": l.buy_in,
+        "on_team": l.on_team,
+        "early_childhood": l.early_childhood,
+        "superintendent": l.superintendent,
+        "agenda": l.agenda,
+        "agenda_elements": [e.key for e in l.agenda_elements],
+    }
+
+
+def _slug(role: str, used: set) -> str:
+    base = "".join(ch if ch.isalnum() else "_" for ch in role.lower()).strip("_") or "leader"
+    while "__" in base:
+        base = base.replace("__", "_")
+    key, i = base, 2
+    while key in used:
+        key, i = f"{base}_{i}", i + 1
+    used.add(key)
+    return key
+
+
+def default_scenario() -> "Scenario":
+    """The four-district case as a scenario (capacities enumerated from the report), with the
+    calibrated parameter defaults of ``experiments/evidence/data/calibrated.toml`` when that file exists
+    (``sim.Parameters()``, the documented prior centre, otherwise)."""
+    from experiments.evidence import apply_calibrated_defaults
+
+    return apply_calibrated_defaults(scenario_from_case())

@@ -1,0 +1,167 @@
+"""Reading and writing scenario files (TOML or YAML), safely: ``tomllib`` and ``yaml.safe_load`` (no
+code runs from a file), with limits on size, nesting depth, dotted-key length and YAML alias
+expansion. Sweep and sensitivity specs and population files are read with the same functions."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+import yaml
+from .errors import ScenarioError, one_line, short_key
+from .model import Scenario, scenario_dict, validate_scenario
+
+
+MAX_FILE_BYTES = 2_000_000
+
+
+#: Deepest nesting of tables and lists accepted in a file or an override value (a scenario needs < 10).
+MAX_DEPTH = 64
+
+
+#: Most values a YAML document's aliases may unfold into.
+MAX_EXPANDED = 1_000_000
+
+
+# A run of MAX_DEPTH dotted key parts (``a.b.c...``): tomllib's time and memory grow with the square
+# of a dotted key's length, so such keys are refused before parsing.
+_DOTTED_RUN = re.compile(r"(?:\.[ \t]*(?:[A-Za-z0-9_-]+|\"[^\"\\\n]*\"|'[^'\n]*')[ \t]*){%d,}" % MAX_DEPTH)
+
+
+def check_depth(data: Any, where: str, limit: int = MAX_DEPTH, max_expanded: int = MAX_EXPANDED) -> Any:
+    """Refuse tables and lists nested deeper than ``limit``, and YAML whose aliases (``*name``) make a
+    table or list contain itself or expand to more than ``max_expanded`` values ("billion laughs": a
+    few lines that unfold into millions). Iterative (no recursion) and linear in the parsed data."""
+    height: dict[int, int] = {}
+    size: dict[int, int] = {}
+    active: set[int] = set()
+    distinct = 0
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)) or (not done and id(node) in height):
+            continue
+        children = [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, (dict, list))]
+        if not done:
+            if id(node) in active or any(id(c) in active or c is node for c in children):
+                raise ScenarioError(f"{where}: an alias makes a table or list contain itself")
+            active.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in children)
+            continue
+        active.discard(id(node))
+        height[id(node)] = 1 + max((height[id(c)] for c in children), default=0)
+        size[id(node)] = 1 + len(node) - len(children) + sum(size[id(c)] for c in children)
+        distinct += 1 + len(node) - len(children)
+    if height.get(id(data), 0) > limit:
+        raise ScenarioError(f"{where}: {_deepest_path(data, height)}: nested more than {limit} levels deep")
+    if size.get(id(data), 0) > max(max_expanded, distinct):
+        raise ScenarioError(f"{where}: its aliases (*name) expand to more than {max_expanded:,} values")
+    return data
+
+
+def _deepest_path(node: Any, height: dict[int, int]) -> str:
+    """The first keys on the way down to the deepest value (for the message)."""
+    parts: list[str] = []
+    for _ in range(6):
+        items = [(k, v) for k, v in (node.items() if isinstance(node, dict) else enumerate(node)) if isinstance(v, (dict, list))]
+        if not items:
+            break
+        k, node = max(items, key=lambda kv: height.get(id(kv[1]), 0))
+        parts.append(short_key(str(k)))
+    return ".".join(parts) + ("..." if parts else "a value")
+
+
+def read_input_file(path: str | Path, what: str) -> str:
+    """The text of an input file (``what``: "scenario file", "sweep spec", ...), or a clear error:
+    missing, a folder, larger than MAX_FILE_BYTES, unreadable, not UTF-8."""
+    p = Path(path)
+    try:
+        if not p.exists():
+            raise ScenarioError(f"{what} {p}: does not exist")
+        if p.is_dir():
+            raise ScenarioError(f"{what} {p}: is a folder, not a file")
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{what} {p}: larger than {MAX_FILE_BYTES} bytes")
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{what} {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ScenarioError(f"{what} {p}: cannot be read ({exc.strerror or exc})") from None
+
+
+def parse_toml(text: str, where: str) -> Any:
+    """``tomllib.loads`` with every failure (syntax, too deep, huge numbers) as a ScenarioError."""
+    if _DOTTED_RUN.search(text):
+        raise ScenarioError(f"{where}: not valid here: a dotted key has more than {MAX_DEPTH} parts (nested too deeply)")
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ScenarioError(f"{where}: not valid TOML (nested more than {MAX_DEPTH} levels deep)") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4300 digits
+        raise ScenarioError(f"{where}: not valid TOML ({one_line(exc)})") from None
+    return check_depth(data, where)
+
+
+def _shallow_yaml(text: str) -> bool:
+    """Whether YAML text cannot nest deeply, so that libyaml's safe loader (many times faster on
+    large files) may read it: that one recurses in C and crashes on very deep nesting, where the
+    pure-Python safe loader raises RecursionError. The bound counts flow brackets, indentation and
+    block indicators on a line."""
+    lines = text.splitlines() or [""]
+    bound = (text.count("[") + text.count("{") + max(len(l) - len(l.lstrip()) for l in lines)
+             + max(l.count("-") + l.count("?") + l.count(":") for l in lines))
+    return bound <= 400
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``yaml.safe_load`` with every failure (syntax, too deep, huge numbers, bad dates) as a ScenarioError."""
+    try:
+        if _shallow_yaml(text) and hasattr(yaml, "CSafeLoader"):
+            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - libyaml's safe loader
+        else:
+            data = yaml.safe_load(text)
+    except RecursionError:
+        raise ScenarioError(f"{where}: not valid YAML (nested more than {MAX_DEPTH} levels deep)") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ScenarioError(f"{where}: not valid YAML ({one_line(exc.problem or exc.context or 'error')}{at})") from None
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        raise ScenarioError(f"{where}: not valid YAML ({one_line(exc)})") from None
+    return check_depth(data, where)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a scenario from a ``.toml``, ``.yaml`` or ``.yml`` file."""
+    p = Path(path)
+    text = read_input_file(p, "scenario file")
+    return validate_scenario(parse_scenario_text(text, p.suffix.lower(), f"scenario file {p}"))
+
+
+def parse_scenario_text(text: str, suffix: str, where: str = "scenario") -> Any:
+    if suffix == ".toml":
+        return parse_toml(text, where)
+    if suffix in (".yaml", ".yml"):
+        return parse_yaml(text, where)
+    raise ScenarioError(f"{where}: unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
+
+
+def dump_scenario(s: Scenario, path: str | Path) -> Path:
+    """Write a scenario to ``.toml`` or ``.yaml``; loading it gives the same scenario."""
+    p = Path(path)
+    data = scenario_dict(s)
+    if p.suffix.lower() == ".toml":
+        import tomli_w
+
+        text = tomli_w.dumps(data)
+    elif p.suffix.lower() in (".yaml", ".yml"):
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    else:
+        raise ScenarioError(f"{p}: unknown file type {p.suffix!r}; allowed: .toml, .yaml, .yml")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(p)
+    return p

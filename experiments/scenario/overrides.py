@@ -1,0 +1,110 @@
+"""Dotted overrides (``--set districts.Diamond.lead.buy_in=0.3``): the same keys as the files,
+values read as YAML scalars or flow collections, every change validated with the whole scenario."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+import yaml
+from .errors import ScenarioError, one_line, short_key, show_value
+from .io import MAX_DEPTH, check_depth
+from .model import Scenario, validate_scenario
+
+
+# --- dotted overrides ------------------------------------------------------------------------
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"districts.Diamond.lead.positional_authority=true"`` -> (key, parsed value).
+
+    Values are read as YAML scalars or flow collections (``true``, ``0.3``, ``[0.1, 0.2]``,
+    ``"text"``), safely: no tags, no code.
+    """
+    if not isinstance(text, str):
+        raise ScenarioError(f"--set {show_value(text)}: expected a KEY=VALUE string, e.g. horizon_months=60")
+    if "=" not in text:
+        raise ScenarioError(f"--set {short_key(text)!r}: expected KEY=VALUE, e.g. horizon_months=60")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ScenarioError(f"--set {short_key(text)!r}: the key {short_key(key)!r} is not a dotted path like districts.Diamond.lead.buy_in")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    except RecursionError:
+        raise ScenarioError(f"{short_key(key)}: the value is nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4300 digits, a bad date
+        raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not allowed: {one_line(exc, 200)}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not a finite number")
+    check_depth(value, short_key(key))
+    return key, value
+
+
+def apply_overrides(s: Scenario, overrides: list[str] | dict[str, Any]) -> Scenario:
+    """Return a new scenario with dotted-key overrides applied and validated."""
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if isinstance(overrides, dict):
+        items = [(k, check_depth(v, short_key(k))) for k, v in overrides.items()]
+        for k, _ in items:
+            if not isinstance(k, str) or not k or any(not part for part in k.split(".")):
+                raise ScenarioError(f"override key {show_value(k)}: not a dotted path like districts.Diamond.lead.buy_in")
+    else:
+        items = [parse_override(o) for o in overrides]
+    data = s.model_dump(mode="python")
+    for key, value in items:
+        _set_path(data, key, value)
+    return validate_scenario(data)
+
+
+def _set_path(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        path = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            node = _list_item(node, part, path)
+            continue
+        if not isinstance(node, dict) or part not in node:
+            raise ScenarioError(f"{short_key(path)}: unknown key" + _allowed(node))
+        if node[part] is None:
+            node[part] = {}
+        node = node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        idx = _index(last, key, len(node))
+        node[idx] = value
+        return
+    if not isinstance(node, dict):
+        raise ScenarioError(f"{short_key(key)}: cannot set a key inside a {type(node).__name__}")
+    if last not in node and not _open_mapping(parts[:-1]):
+        raise ScenarioError(f"{short_key(key)}: unknown key" + _allowed(node))
+    node[last] = copy.deepcopy(value)
+
+
+def _open_mapping(parent: list[str]) -> bool:
+    """Mappings that accept new keys: district names, leader ids and element capacities."""
+    return parent in (["districts"],) or (len(parent) == 3 and parent[0] == "districts" and parent[2] in ("leaders", "capacity"))
+
+
+def _list_item(node: list, part: str, path: str):
+    return node[_index(part, path, len(node))]
+
+
+def _index(part: str, path: str, n: int) -> int:
+    try:
+        i = int(part) if part.isascii() and len(part) <= 18 else int("x")
+    except ValueError:
+        raise ScenarioError(f"{short_key(path)}: {short_key(part)!r} is not a list index; allowed: 0..{n - 1}") from None
+    if not 0 <= i < n:
+        raise ScenarioError(f"{short_key(path)}: index {i} out of range; allowed: 0..{n - 1}")
+    return i
+
+
+def _allowed(node: Any) -> str:
+    if isinstance(node, dict) and node:
+        keys = list(node)
+        shown = ", ".join(str(k) for k in keys[:30]) + (", ..." if len(keys) > 30 else "")
+        return f"; allowed: {shown}"
+    return ""
