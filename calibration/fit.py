@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.numerics import weighted_quantile
 from sim import Parameters
 
 from .distance import Evidence, Split, load_split
@@ -148,17 +149,6 @@ def resolve_budget(budget: str | Budget) -> Budget:
 # --------------------------------------------------------------------------------------------
 # Weighted statistics
 # --------------------------------------------------------------------------------------------
-
-
-def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float | np.ndarray) -> float | np.ndarray:
-    """Quantile of a weighted sample (linear interpolation of the mid-point weighted ECDF)."""
-    x = np.asarray(x, dtype=float)
-    w = np.asarray(w, dtype=float)
-    o = np.argsort(x, kind="stable")
-    x, w = x[o], w[o]
-    c = (np.cumsum(w) - 0.5 * w) / w.sum()
-    out = np.interp(q, c, x)
-    return float(out) if np.ndim(out) == 0 else out
 
 
 def systematic_resample(w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

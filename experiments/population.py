@@ -28,7 +28,6 @@ Python::
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -46,6 +45,7 @@ from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Capacity, Element, Practice
+from .numerics import capacity_cuts
 
 POPULATION_DIR = Path(__file__).resolve().parent / "data" / "populations"
 STATES = ("CA", "TX", "NY", "FL")
@@ -243,43 +243,6 @@ def _derivation() -> dict[str, Any]:
     return {k: (v["value"] if isinstance(v, dict) else v) for k, v in raw.items()}
 
 
-@functools.lru_cache(maxsize=64)
-def _capacity_cuts(marginal: tuple[float, ...], w: float) -> tuple[float, float]:
-    """Cut points of z = (1 - w) u_e + w u_level whose bins give ``marginal`` (sum of two uniforms).
-    Solved numerically on the exact CDF of z."""
-    m = np.asarray(marginal, dtype=float)
-    m = m / m.sum()
-
-    def cdf(z: float) -> float:
-        a, b = sorted((1.0 - w, w))
-        if b == 0:
-            return min(max(z, 0.0), 1.0)
-        if a == 0:
-            return min(max(z / b, 0.0), 1.0)
-        # CDF of a U(0, a) + b U(0, 1): piecewise
-        if z <= 0:
-            return 0.0
-        if z >= a + b:
-            return 1.0
-        if z <= a:
-            return z * z / (2 * a * b)
-        if z <= b:
-            return (z - a / 2) / b
-        return 1.0 - (a + b - z) ** 2 / (2 * a * b)
-
-    def inv(q: float) -> float:
-        lo, hi = 0.0, 1.0
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if cdf(mid) < q:
-                lo = mid
-            else:
-                hi = mid
-        return 0.5 * (lo + hi)
-
-    return inv(m[0]), inv(m[0] + m[1])
-
-
 def _size_class(students: int, spec: PopulationSpec) -> str:
     if students <= _val(spec.size, "small_max"):
         return "small"
@@ -305,7 +268,7 @@ def draw_district(spec: PopulationSpec, i: int, seed: int | None = None) -> dict
     size_class = _size_class(students, spec)
     rural = bool(u[1] < _val(spec.rural, size_class))
     w = float(_val(spec.capacity, "level_weight"))
-    t1, t2 = _capacity_cuts(tuple(_val(spec.capacity, "marginal")), w)
+    t1, t2 = capacity_cuts(tuple(_val(spec.capacity, "marginal")), w)
     level = u[2]
     codes = []
     for k in range(len(Element)):

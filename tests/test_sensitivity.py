@@ -294,10 +294,10 @@ def test_tiny_study_writes_a_report_and_resumes_from_its_runs(tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(sens, "run_crn_chunk", flaky)
+    monkeypatch.setattr(sens.engine, "run_crn_chunk", flaky)
     with pytest.raises(KeyboardInterrupt):
         sens.run_study(spec, tmp_path / "cut", workers=1, quiet=True, report=False)
-    monkeypatch.setattr(sens, "run_crn_chunk", real)
+    monkeypatch.setattr(sens.engine, "run_crn_chunk", real)
     resumed = sens.run_study(spec, tmp_path / "cut", workers=1, quiet=True, report=False)
     assert 0 < resumed.runs_this_session < resumed.runs_total
     pd.testing.assert_frame_equal(resumed.sobol.indices, ref.sobol.indices)
