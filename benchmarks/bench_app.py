@@ -1,6 +1,6 @@
 """How fast the app answers a Step: the model's month plus re-rendering every component, server side.
 
-The page (experiments/app.py ``make_page``) is rendered with Solara's ``solara.render`` (no browser,
+The page (experiments/app/page.py ``make_page``) is rendered with Solara's ``solara.render`` (no browser,
 no websocket); clicking its Step button runs Mesa's ``do_step``: one model step, then a forced
 re-render of the elements network and table, the four-dimensions chart (inline SVG) and the
 narrative event log. Reports the median (and 90th percentile) over the months of a run, for all

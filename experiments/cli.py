@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser(
         "app",
         help="serve the interactive app (Mesa SolaraViz): step the model month by month in a browser",
-        description="Serve the Solara app of experiments/app.py: choose a scenario and a district, adjust "
+        description="Serve the Solara app of experiments/app/: choose a scenario and a district, adjust "
         "leadership and starting capacities, step or play month by month; the elements, the four dimensions "
         "and the narrative event log update as it runs. Served offline (solara-assets).",
     )
@@ -322,14 +322,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    """Serve experiments/app.py with Solara's server (production mode, assets served locally)."""
+    """Serve experiments/app/page.py with Solara's server (production mode, assets served locally)."""
     import os
     import subprocess
 
     # Solara's assets proxy (its default) serves the CDN files from the solara-assets package:
     # the page works offline. Never turn it off here.
     env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
-    cmd = [sys.executable, "-m", "solara", "run", "experiments.app", "--host", args.host, "--port", str(args.port),
+    cmd = [sys.executable, "-m", "solara", "run", "experiments.app.page", "--host", args.host, "--port", str(args.port),
            "--production", "--no-open", "--log-level", "warning"]
     print(f"coherence-sim app: serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     try:
