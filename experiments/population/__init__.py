@@ -51,6 +51,7 @@ from .rollout import (
     rollout_task_runs,
     run_rollout,
     run_rollout_chunk,
+    split_overrides,
 )
 from .summary import SUMMARY_OUTCOMES, format_summary, load_rollout, summarise_rollout
 
@@ -77,6 +78,7 @@ __all__ = [
     "RolloutResult",
     "run_rollout",
     "run_rollout_chunk",
+    "split_overrides",
     "summarise_rollout",
     "validate_population",
 ]

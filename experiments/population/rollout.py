@@ -179,6 +179,25 @@ class RolloutResult:
         return load_rollout(self.out_dir)
 
 
+def split_overrides(overrides: list[str] | tuple[str, ...], provider_kind: str = "pl_provider") -> tuple[dict, dict]:
+    """``--set`` texts of a rollout as (provider keys with ``kind``, parameter values): rollouts take
+    ``provider.KEY=VALUE`` and ``parameters.NAME=VALUE`` only."""
+    from ..scenario import parse_override
+
+    provider: dict = {"kind": provider_kind}
+    params: dict = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        head, _, name = key.partition(".")
+        if head == "provider" and name:
+            provider[name] = value
+        elif head == "parameters" and name:
+            params[name] = value
+        else:
+            raise ValueError(f"--set {text!r}: rollouts take provider.KEY or parameters.NAME keys")
+    return provider, params
+
+
 def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str | dict = "pl_provider", n: int | None = None,
                       replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED, params: dict | None = None,
                       chunk_size: int = DEFAULT_CHUNK_SIZE, population_seed: int | None = None) -> RolloutPlan:
