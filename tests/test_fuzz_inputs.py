@@ -566,7 +566,7 @@ def _check_spec(work: Path, capsys, text: str, suffix: str, names: list[str], ki
     p.write_text(text, encoding="utf-8")
     d = _tried(kind, text + suffix)
     names = names + [p.name] if file_ok else names
-    # experiments.design refuses some designs with a plain ValueError naming the factor: accepted too
+    # experiments.sweep.design refuses some designs with a plain ValueError naming the factor: accepted too
     if api_error(lambda: plan_sweep(p), names, errors=(*PROJECT_ERRORS, ValueError)) is None:
         TALLY["tried"].discard(d)
         TALLY["by_kind"][kind].discard(d)

@@ -155,7 +155,7 @@ def _case_conditions():
 
 
 def render_case_sizes() -> str:
-    """The four-district case's derived sizes (experiments/casefile.py) and what they imply."""
+    """The four-district case's derived sizes (experiments/scenario/casefile.py) and what they imply."""
     from sim.parameters import Parameters
 
     P = Parameters()

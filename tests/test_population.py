@@ -1,4 +1,4 @@
-"""Populations of districts and rollouts (experiments/population.py).
+"""Populations of districts and rollouts (experiments/population/).
 
 * the generator reproduces the distributions of its input file (4,000 districts; tolerances stated
   per check, several standard errors wide);
