@@ -509,7 +509,7 @@ def _fits_text(result) -> list[str]:
     split = result.split
     pred = result.predictive["sets"]
     fitted = set(split.sets["fit"])
-    L = []
+    out_lines = []
     for n, c in split.components.items():
         part = "fitted" if n in fitted else "held out"
         set_name = "fit" if n in fitted or n in split.sets["holdout"] else "final"
@@ -531,7 +531,7 @@ def _fits_text(result) -> list[str]:
                 share = g["reading_share"]
                 best = max(share, key=share.get)
                 s += f" Reading closest to the final fit's runs most often: {best} ({share[best]:.0%})."
-            L.append(s)
+            out_lines.append(s)
         else:
             facts_fit, facts_fin = e["facts"], g["facts"]
             parts = [f"{k}: {facts_fit[k]:.2f} -> {facts_fin[k]:.2f}" for k in facts_fin]
@@ -540,11 +540,11 @@ def _fits_text(result) -> list[str]:
                  + "; ".join(parts) + ".")
             if rare:
                 s += " The model rarely reproduces: " + "; ".join(rare) + "."
-            L.append(s)
+            out_lines.append(s)
     if "timing" in split.components:
-        L.append("- Diamond's loss of pre-K in year 3 (lines 941-944) holds in every run: it is imposed by the case "
+        out_lines.append("- Diamond's loss of pre-K in year 3 (lines 941-944) holds in every run: it is imposed by the case "
                  "file (a shock at month 24), not a test of the model.")
-    return L
+    return out_lines
 
 
 def _lines(lines) -> str:

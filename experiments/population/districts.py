@@ -41,10 +41,10 @@ def draw_district(spec: PopulationSpec, i: int, seed: int | None = None) -> dict
     """District ``i`` of the population (plain data), from ``SeedSequence(seed, spawn_key=(i,))``."""
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed if seed is None else seed, spawn_key=(int(i),)))
     u = rng.random(24)  # a fixed number of draws per district, whatever is used
-    S = spec.size
-    mu = math.log(_val(S, "median_students"))
+    size_spec = spec.size
+    mu = math.log(_val(size_spec, "median_students"))
     z = math.sqrt(2.0) * _erfinv(2.0 * u[0] - 1.0)
-    students = int(round(min(max(math.exp(mu + _val(S, "sigma_log") * z), _val(S, "min_students")), _val(S, "max_students"))))
+    students = int(round(min(max(math.exp(mu + _val(size_spec, "sigma_log") * z), _val(size_spec, "min_students")), _val(size_spec, "max_students"))))
     size_class = _size_class(students, spec)
     rural = bool(u[1] < _val(spec.rural, size_class))
     w = float(_val(spec.capacity, "level_weight"))

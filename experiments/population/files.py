@@ -144,11 +144,11 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
     _num(raw["capacity"], "level_weight", f"{where}.capacity", 0, 1)
     for k in _REQUIRED["experience"]:
         _num(raw["experience"], k, f"{where}.experience", 0, 1)
-    L = raw["leadership"]
+    leadership_table = raw["leadership"]
     for k in ("lead_authority", "competing_holder", "ec_lead_on_team"):
-        _num(L, k, f"{where}.leadership", 0, 1)
+        _num(leadership_table, k, f"{where}.leadership", 0, 1)
     for k in ("lead_buy_in", "superintendent_buy_in", "holder_buy_in"):
-        _range(L, k, f"{where}.leadership")
+        _range(leadership_table, k, f"{where}.leadership")
     r = raw["run"]
     _num(r, "horizon_months", f"{where}.run", 1, 240)
     _num(r, "turbulence", f"{where}.run", 0, 0.95)

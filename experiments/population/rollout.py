@@ -46,8 +46,8 @@ def _run_params(overrides: dict | None) -> Parameters:
 
 def rollout_task_runs(task: dict):
     """(district, replicate) pairs of a task, in plan order."""
-    R = task["replicates"]
-    return [(j // R, j % R) for j in range(task["start"], task["stop"])]
+    per_district = task["replicates"]
+    return [(j // per_district, j % per_district) for j in range(task["start"], task["stop"])]
 
 
 def run_rollout_chunk(task: dict) -> dict:
@@ -59,18 +59,18 @@ def run_rollout_chunk(task: dict) -> dict:
     provider = ProviderSpec(**task["provider"])
     params = Parameters(**task["params"])
     deriv = task["derivation"]
-    R = spec.run
+    run_settings = spec.run
     rows: dict[str, list] = {k: [] for k in _RUN_COLUMNS}
     el: dict[str, list] = {k: [] for k in ("design_point", "replicate", "district", "element", "capacity0", "capacity_end",
                                            "substantiveness", "consistency", "alignment", "continuity", "continuity_end",
                                            "principles", "first_month", "n_changes")}
     cache: dict[int, tuple[dict, DistrictConditions]] = {}
-    horizon = int(_val(R, "horizon_months"))
-    turb = float(_val(R, "turbulence"))
+    horizon = int(_val(run_settings, "horizon_months"))
+    turb = float(_val(run_settings, "turbulence"))
     for i, r in rollout_task_runs(task):
         if i not in cache:
             d = draw_district(spec, i, task["population_seed"])
-            cache = {i: (d, district_conditions(d, deriv, int(_val(R, "prek_eliminated_month"))))}
+            cache = {i: (d, district_conditions(d, deriv, int(_val(run_settings, "prek_eliminated_month"))))}
         d, dc = cache[i]
         rows["district"].append(i)
         rows["replicate"].append(r)

@@ -38,7 +38,7 @@ def _answer_text(res: StudyResult) -> list[str]:
     spec, sob, a = res.spec, res.sobol, res.spec.answer
     idx = sob.indices.set_index(["output", "group"])
     imp = a.important
-    L: list[str] = []
+    paragraphs: list[str] = []
 
     def iv(o, g):
         if (o, g) not in idx.index:
@@ -76,21 +76,21 @@ def _answer_text(res: StudyResult) -> list[str]:
                     f"{_pretty(o)} only together with other factors{partner(o, g)}.")
         return f" A share {v[0] / v[2]:.0%} of its total effect is main effect (S1/ST){partner(o, g)}."
 
-    G = len(sob.groups)
+    n_groups = len(sob.groups)
     bc = res.contrasts.get("by_capacity")
     cap = a.capacity
-    L.append("### Substantiveness and pre-existing capacity\n")
+    paragraphs.append("### Substantiveness and pre-existing capacity\n")
     v = iv("share_transformed", cap)
     if v:
-        L.append(
+        paragraphs.append(
             f"Starting capacity (group `{cap}`: the district-wide level and the six elements) accounts for S1 = {_pm(v[0], v[1])} "
             f"of the variance of the share of changed elements that transform, and ST = {_pm(v[2], v[3])} with its interactions "
-            f"(rank {rank('share_transformed', cap)} of {G} groups). The other main drivers: {top_others('share_transformed', [cap])}."
+            f"(rank {rank('share_transformed', cap)} of {n_groups} groups). The other main drivers: {top_others('share_transformed', [cap])}."
             + kind_of_effect("share_transformed", cap)
         )
     if bc is not None and len(bc):
         parts = [f"{k.replace('_', ' ')} {100 * bc.loc[k, 'transform']:.0f}%" for k in bc.index if k in bc.index]
-        L.append(f"Direction: of the changed elements in all Sobol' runs, those that started {', '.join(parts)} transformed "
+        paragraphs.append(f"Direction: of the changed elements in all Sobol' runs, those that started {', '.join(parts)} transformed "
                  f"(the report's Table 3: 1 of 3, 1 of 3, 12 of 14). In the model, capacity acts on substantiveness only through the "
                  f"probabilities `p_transform_did_not_exist`, `p_transform_emergent`, `p_transform_established` (docs/ODD.md 7.5); over "
                  f"their ranges here their ordering, and so the direction of capacity's effect, is whatever the ranges allow.")
@@ -100,40 +100,40 @@ def _answer_text(res: StudyResult) -> list[str]:
             src = sorted(set(res.factors.set_index("factor").loc[tr, "range_source"]))
             rng = ", ".join(f"{f.removeprefix('p_transform_').replace('_', ' ')} [{nat[f].min():.2f}, {nat[f].max():.2f}]" for f in tr)
             order = (nat["p_transform_established"] > nat["p_transform_emergent"]) & (nat["p_transform_emergent"] > nat["p_transform_did_not_exist"])
-            L.append(f"Their ranges in this study ({' and '.join(src)}): {rng}; they rise with capacity, as "
+            paragraphs.append(f"Their ranges in this study ({' and '.join(src)}): {rng}; they rise with capacity, as "
                      f"Table 3 implies, at {100 * order.mean():.0f}% of the design points.")
             if "share_transformed" in sob.labels and order.any() and (~order).any() and cap in sob.groups:
                 y = pd.Series(sob.Y[:, sob.labels.index("share_transformed")])
-                L.append(f"Mean share transformed over design points: {y[order].mean():.3f} where p_transform rises with capacity "
+                paragraphs.append(f"Mean share transformed over design points: {y[order].mean():.3f} where p_transform rises with capacity "
                          f"({int(order.sum())} points) vs {y[~order].mean():.3f} elsewhere.")
-    L.append("")
-    L.append("### Continuity and pre-existing capacity\n")
+    paragraphs.append("")
+    paragraphs.append("### Continuity and pre-existing capacity\n")
     for o in ("share_continuity_changes", "share_continuity_end"):
         v = iv(o, cap)
         if v:
-            L.append(f"- {_pretty(o)}: capacity S1 = {_pm(v[0], v[1])}, ST = {_pm(v[2], v[3])} (rank {rank(o, cap)} of {G}); "
+            paragraphs.append(f"- {_pretty(o)}: capacity S1 = {_pm(v[0], v[1])}, ST = {_pm(v[2], v[3])} (rank {rank(o, cap)} of {n_groups}); "
                      f"the variance comes instead from {top_others(o, [cap])}." + kind_of_effect(o, cap))
     if bc is not None and len(bc):
         parts = [f"{k.replace('_', ' ')} {100 * bc.loc[k, 'continuity']:.0f}%" for k in bc.index]
         parts_end = [f"{k.replace('_', ' ')} {100 * bc.loc[k, 'continuity_end']:.0f}%" for k in bc.index]
-        L.append(f"- Direction: changed elements fostered continuity (included pre-K) in {', '.join(parts)} of cases by starting capacity; "
+        paragraphs.append(f"- Direction: changed elements fostered continuity (included pre-K) in {', '.join(parts)} of cases by starting capacity; "
                  f"continuity at the end: {', '.join(parts_end)} (the report: every changed element, whatever its capacity, Table 5).")
-    L.append("")
-    L.append("### Consistency and leadership\n")
+    paragraphs.append("")
+    paragraphs.append("### Consistency and leadership\n")
     va, vb = iv("share_consistent", a.authority), iv("share_consistent", a.buy_in)
     vh = iv("share_consistent", a.holder)
     if va and vb:
-        L.append(f"For the share of changed elements that are consistent with the provider's vision: the lead's positional authority has "
+        paragraphs.append(f"For the share of changed elements that are consistent with the provider's vision: the lead's positional authority has "
                  f"S1 = {_pm(va[0], va[1])}, ST = {_pm(va[2], va[3])}; the lead's buy-in S1 = {_pm(vb[0], vb[1])}, ST = {_pm(vb[2], vb[3])}"
                  + (f"; a competing authority holder S1 = {_pm(vh[0], vh[1])}, ST = {_pm(vh[2], vh[3])}" if vh else "") + ".")
         s2 = next((c.get("s2") for c in res.answer["claims"] if "consistency" in c["claim"]), None)
         if s2:
-            L.append(f"Their interaction S2(authority, buy-in) = {_pm(s2['S2'], s2['S2_conf'])}; ST - S1 of authority = {va[2] - va[0]:.3f}.")
+            paragraphs.append(f"Their interaction S2(authority, buy-in) = {_pm(s2['S2'], s2['S2_conf'])}; ST - S1 of authority = {va[2] - va[0]:.3f}.")
         for g in (a.authority, a.buy_in, a.holder):
             note = kind_of_effect("share_consistent", g)
             if note:
-                L.append(f"`{g}`:{note}")
-        L.append(f"Other drivers of consistency: {top_others('share_consistent', [a.authority, a.buy_in, a.holder])}. "
+                paragraphs.append(f"`{g}`:{note}")
+        paragraphs.append(f"Other drivers of consistency: {top_others('share_consistent', [a.authority, a.buy_in, a.holder])}. "
                  f"In the model a competing holder's agenda changes its elements whether or not the lead has authority "
                  f"(docs/ODD.md 7.10, limitation 3); the lead's authority only gates system elements and decides who decides them "
                  f"(7.3), and a lead without authority then goes through the superintendent or the competing holder.")
@@ -142,10 +142,10 @@ def _answer_text(res: StudyResult) -> list[str]:
         lines = []
         for (au, ho, bu), r in bl.iterrows():
             lines.append(f"| {au} | {ho} | {bu} | {r['share_consistent']:.3f} | {int(r['points'])} |")
-        L.append("\nMean share consistent (replicate means over every Sobol' design point):\n")
-        L.append("| lead | other leader | lead's buy-in | share consistent | design points |\n|---|---|---|---|---|\n" + "\n".join(lines))
-    L.append("")
-    return L
+        paragraphs.append("\nMean share consistent (replicate means over every Sobol' design point):\n")
+        paragraphs.append("| lead | other leader | lead's buy-in | share consistent | design points |\n|---|---|---|---|---|\n" + "\n".join(lines))
+    paragraphs.append("")
+    return paragraphs
 
 
 def write_report(res: StudyResult) -> list[Path]:
@@ -195,95 +195,95 @@ def write_report(res: StudyResult) -> list[Path]:
     (out / "study.json").write_text(json.dumps(study_json, indent=1, default=str), encoding="utf-8")
     written.append(out / "study.json")
 
-    R = spec.study.replicates
+    n_replicates = spec.study.replicates
     hist = sob.history.groupby("N", sort=True)["movement"].first()
-    L = [f"# Sensitivity study `{spec.name}`: capacity, leadership, substantiveness and continuity", ""]
-    L.append(f"Model `coherence-sim` {prov['version']} (git {prov['git_commit'] or 'unknown'}{', uncommitted changes' if prov['git_dirty'] else ''}); "
+    lines = [f"# Sensitivity study `{spec.name}`: capacity, leadership, substantiveness and continuity", ""]
+    lines.append(f"Model `coherence-sim` {prov['version']} (git {prov['git_commit'] or 'unknown'}{', uncommitted changes' if prov['git_dirty'] else ''}); "
              f"spec `{spec._source}`; created {prov['created']}. Scenario: `{res.factors.shape[0]}` factors on the "
              f"{'generic district' if len(sob.labels) == len(spec.study.outputs) else 'scenario'}'s conditions and the model's parameters "
              f"(see *Factors*). All numbers below are from this study's runs; nothing was tuned to agree with the report.")
-    L.append("")
-    L.append("## The answer\n")
-    L.append("| claim of the report | the model | evidence (pooled outputs, 95% intervals) |\n|---|---|---|")
+    lines.append("")
+    lines.append("## The answer\n")
+    lines.append("| claim of the report | the model | evidence (pooled outputs, 95% intervals) |\n|---|---|---|")
     for c in res.answer["claims"]:
-        L.append(f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} |")
-    L.append(f"\nRule: a group *matters* for an output when its total-order interval lies above {res.answer['important']}, *does not matter* "
+        lines.append(f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} |")
+    lines.append(f"\nRule: a group *matters* for an output when its total-order interval lies above {res.answer['important']}, *does not matter* "
              f"when it lies below, else the result is *inconclusive*. \"Agrees\" means the model reproduces the claim, \"disagrees\" that it "
              f"contradicts it; either way it is what the model's mechanisms (docs/ODD.md) imply over these ranges, not a test of the report.\n")
-    L += _answer_text(res)
-    L.append("### What drives each output\n")
+    lines += _answer_text(res)
+    lines.append("### What drives each output\n")
     rows = []
     for o in pooled:
         t = res.answer["top"].get(o, [])
         rows.append({"output": _pretty(o), **{f"#{i + 1}": f"{g} (S1 {s1:.2f}, ST {st:.2f} ± {stc:.2f})" for i, (g, s1, s1c, st, stc) in enumerate(t)}})
-    L.append(_md_table(pd.DataFrame(rows)))
-    L.append("\n![Sobol' indices](sobol_indices.png)\n")
+    lines.append(_md_table(pd.DataFrame(rows)))
+    lines.append("\n![Sobol' indices](sobol_indices.png)\n")
     if not sob.second_order.empty:
         big = sob.second_order[sob.second_order["output"].isin(pooled)].assign(lo=lambda d: d["S2"] - d["S2_conf"]).sort_values("S2", ascending=False).head(8)
-        L.append("Largest second-order indices (interactions):\n")
-        L.append(_md_table(big[["output", "group_a", "group_b", "S2", "S2_conf"]]))
-        L.append("\n![Second-order indices](sobol_s2_heatmap.png)\n")
-    L.append("## District types\n")
-    L.append("Types are regions of the factor space (spec `[types]`). Means are over the type's A and B design points (replicate means); "
+        lines.append("Largest second-order indices (interactions):\n")
+        lines.append(_md_table(big[["output", "group_a", "group_b", "S2", "S2_conf"]]))
+        lines.append("\n![Second-order indices](sobol_s2_heatmap.png)\n")
+    lines.append("## District types\n")
+    lines.append("Types are regions of the factor space (spec `[types]`). Means are over the type's A and B design points (replicate means); "
              "ST within a type uses the base points whose A row is of the type (Jansen's estimator normalised by the type's variance).\n")
     if not sob.type_means.empty:
         tm = sob.type_means[sob.type_means["output"].isin(pooled)].pivot_table(index="type", columns="output", values="mean", sort=False)
         tm.columns = [_pretty(c) for c in tm.columns]
         pts = sob.type_means.groupby("type", sort=False)["points"].first()
         tm.insert(0, "design points", pts.reindex(tm.index).astype(int))
-        L.append(_md_table(tm.reset_index()))
+        lines.append(_md_table(tm.reset_index()))
     if not sob.types.empty:
-        L.append("\nLargest within-type total-order indices:\n")
+        lines.append("\nLargest within-type total-order indices:\n")
         rows = []
         for (ty, o), s in sob.types[sob.types["output"].isin(pooled)].groupby(["type", "output"], sort=False):
             s = s.sort_values("ST", ascending=False).head(3)
             rows.append({"type": ty, "output": _pretty(o), "top groups (ST ± CI)": "; ".join(f"{r.group} {_pm(r.ST, r.ST_conf, 2)}" for r in s.itertuples())})
-        L.append(_md_table(pd.DataFrame(rows)))
-        L.append("\n![Within-type indices](types_st.png)\n")
-    L.append("## Noise: how much of the variance is replicate noise\n")
+        lines.append(_md_table(pd.DataFrame(rows)))
+        lines.append("\n![Within-type indices](types_st.png)\n")
+    lines.append("## Noise: how much of the variance is replicate noise\n")
     nz = sob.noise.copy()
     nz["output"] = nz["output"].map(_pretty)
-    L.append(f"Each design point runs {R} replicates with the same seeds at every point (common random numbers); indices are computed on the "
+    lines.append(f"Each design point runs {n_replicates} replicates with the same seeds at every point (common random numbers); indices are computed on the "
              f"replicate means. `noise_share_runs` = mean within-point variance / variance of single runs; `noise_share_means` = the part of the "
              f"analysed (mean) variance that is noise. `points_imputed`: design points without any changed element in any replicate (shares "
              f"undefined; set to the output's mean).\n")
-    L.append(_md_table(nz[["output", "design_points", "points_imputed", "noise_share_runs", "noise_share_means"]]))
-    L.append("")
-    L.append("## Method\n")
+    lines.append(_md_table(nz[["output", "design_points", "points_imputed", "noise_share_runs", "noise_share_means"]]))
+    lines.append("")
+    lines.append("## Method\n")
     m = spec.morris
-    L.append(f"1. **Morris screening** of all {len(res.factors)} factors: {m.trajectories} trajectories, {m.levels} levels, {R} replicates "
+    lines.append(f"1. **Morris screening** of all {len(res.factors)} factors: {m.trajectories} trajectories, {m.levels} levels, {n_replicates} replicates "
              f"({mor.n_runs} runs); mu* with {int(m.conf_level * 100)}% bootstrap intervals (SALib). Selection rule: a group's score is the largest "
              f"mu*/max(mu*) of its factors over every output; keep {', '.join(f'`{g}`' for g in m.always) or 'no group'} always, then every group "
              f"with score >= {m.threshold}, at most {m.max_groups} groups.")
     s = spec.sobol
-    L.append(f"2. **Sobol'** on the {len(sob.groups)} selected groups ({len(sob.factors)} factors; the rest at their nominal values): "
+    lines.append(f"2. **Sobol'** on the {len(sob.groups)} selected groups ({len(sob.factors)} factors; the rest at their nominal values): "
              f"scrambled Sobol' sequence (SALib `sample.sobol`, seed {s.seed}), Saltelli design {'with' if s.second_order else 'without'} second order, "
              f"N doubling from {s.n_start} to at most {s.n_max}; the N design is a prefix of the 2N design, so every run is reused. Stop when no "
              f"S1/ST interval endpoint moves by more than {s.tolerance} between N/2 and N. Final N = {sob.N} ({sob.n_runs} runs): "
              f"{'**converged**' if sob.converged else '**not converged** (n_max reached)'}.")
     mv = ", ".join(f"N={int(k)}: {v:.3f}" for k, v in hist.items() if np.isfinite(v))
     if mv:
-        L.append(f"   Largest interval-endpoint move at each doubling: {mv}.")
-    L.append(f"3. **Runs** go through the sweep engine (`experiments.sweep.run_chunk` on `experiments.execution.executor`, stored as `experiments.execution.store` "
+        lines.append(f"   Largest interval-endpoint move at each doubling: {mv}.")
+    lines.append(f"3. **Runs** go through the sweep engine (`experiments.sweep.run_chunk` on `experiments.execution.executor`, stored as `experiments.execution.store` "
              f"chunks under `runs/`); seeding: {SEEDING}. Resume: the same spec into the same folder computes only missing chunks.")
-    L.append(f"4. **Cost**: {res.runs_total} runs in the study; {res.runs_this_session} computed in this session in {res.run_seconds:.0f} s"
+    lines.append(f"4. **Cost**: {res.runs_total} runs in the study; {res.runs_this_session} computed in this session in {res.run_seconds:.0f} s"
              + (f" ({res.runs_per_second:.1f} runs/s)" if res.runs_this_session else "") + f" on {res.executor}; {res.seconds:.0f} s in all.")
     for label, root in (("Morris", mor.store), ("Sobol'", sob.store)):
         st = _store_sessions(root)
         if st["runs"]:
-            L.append(f"   {label} runs in `{root}`: {st['runs']} computed in {st['sessions']} session(s), {st['seconds']:.0f} s of running "
+            lines.append(f"   {label} runs in `{root}`: {st['runs']} computed in {st['sessions']} session(s), {st['seconds']:.0f} s of running "
                      f"({st['runs'] / st['seconds']:.1f} runs/s) on {', '.join(st['executors']) or 'unknown'}.")
-    L.append("\n![Convergence](sobol_convergence.png)\n")
-    L.append("## Morris screening\n")
-    L.append(_md_table(mor.selection[["group", "score", "selected", "why", "factors"]], ".2f"))
-    L.append("\n![Morris](morris_mu_star.png)\n")
-    L.append("## Factors\n")
+    lines.append("\n![Convergence](sobol_convergence.png)\n")
+    lines.append("## Morris screening\n")
+    lines.append(_md_table(mor.selection[["group", "score", "selected", "why", "factors"]], ".2f"))
+    lines.append("\n![Morris](morris_mu_star.png)\n")
+    lines.append("## Factors\n")
     ft = res.factors.assign(nominal=res.factors["nominal"].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v)))
-    L.append(_md_table(ft[["factor", "group", "mapping", "nominal", "range_source", "reason"]]))
-    L.append("\n## Files\n")
-    L.append("Tables (CSV and Parquet): " + ", ".join(f"`{n}`" for n in tables) + ". Runs: `" + str(sob.store) + "`, `" + str(mor.store)
+    lines.append(_md_table(ft[["factor", "group", "mapping", "nominal", "range_source", "reason"]]))
+    lines.append("\n## Files\n")
+    lines.append("Tables (CSV and Parquet): " + ", ".join(f"`{n}`" for n in tables) + ". Runs: `" + str(sob.store) + "`, `" + str(mor.store)
              + "` (load with `experiments.sweep.load_results`). `study.json`: spec, answer, provenance.")
-    (out / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     written.append(out / "report.md")
     return written
 

@@ -189,13 +189,13 @@ def run_sobol(spec: SensitivitySpec, out_dir: str | Path, *, groups: Sequence[st
         names = space.members(groups)
         prob = space.problem(names)
         s = spec.sobol
-        R = spec.study.replicates
+        n_replicates = spec.study.replicates
         step = rows_per_base(prob, s.second_order)
         m = 1
-        while m * 2 <= s.n_start and (m * 2) * step * R <= spec.study.chunk_runs:
+        while m * 2 <= s.n_start and (m * 2) * step * n_replicates <= spec.study.chunk_runs:
             m *= 2
         plan = {"stage": "sobol", "mapping": space.describe(), "varied": names, "groups": prob["groups"], "second_order": s.second_order,
-                "design_seed": s.seed, "replicates": R, "seed": spec.study.seed, "chunk_rows": m * step}
+                "design_seed": s.seed, "replicates": n_replicates, "seed": spec.study.seed, "chunk_rows": m * step}
         root = Path(out_dir) / "runs" / f"sobol-{content_hash(plan)[:10]}"
         cols = output_columns(spec.study.outputs, engine.districts)
         labels = [c[0] for c in cols]
@@ -206,14 +206,14 @@ def run_sobol(spec: SensitivitySpec, out_dir: str | Path, *, groups: Sequence[st
             designs.append(Xnew)
             U = space.full(Xall, names)
             engine.ensure(root, plan, U, m * step, f"sobol N={len(U) // step}")
-            runs = _load_runs(root, len(U), R, [c[1] for c in cols] + [c[2] for c in cols])
-            Yr, W = runs_to_arrays(runs, len(U), R, cols)
+            runs = _load_runs(root, len(U), n_replicates, [c[1] for c in cols] + [c[2] for c in cols])
+            Yr, W = runs_to_arrays(runs, len(U), n_replicates, cols)
             return Yr[first:], W[first:]
 
         def step_note(N, move):
             if not engine.quiet:
                 mv = "" if not np.isfinite(move) else f"; largest CI move since N/2: {move:.3f} (tolerance {s.tolerance})"
-                print(f"sensitivity: Sobol' N = {N} ({N * step * R} runs){mv}", flush=True)
+                print(f"sensitivity: Sobol' N = {N} ({N * step * n_replicates} runs){mv}", flush=True)
 
         res = sobol_doubling(prob, evaluate, labels=labels, n_start=s.n_start, n_max=s.n_max, second_order=s.second_order, seed=s.seed,
                              tolerance=s.tolerance, num_resamples=s.num_resamples, conf_level=s.conf_level, on_step=step_note)
@@ -225,7 +225,7 @@ def run_sobol(spec: SensitivitySpec, out_dir: str | Path, *, groups: Sequence[st
         tix, tmeans = type_indices(res, natural, usable, groups_of, num_resamples=s.num_resamples, conf_level=s.conf_level)
         return SobolResult(indices=res.indices, second_order=res.second_order, history=res.history, noise=res.noise, types=tix,
                            type_means=tmeans, N=res.N, converged=res.converged, groups=groups, factors=names,
-                           n_runs=len(res.X) * R, store=root, natural=natural, Y=res.Y, labels=labels, salib=res.salib)
+                           n_runs=len(res.X) * n_replicates, store=root, natural=natural, Y=res.Y, labels=labels, salib=res.salib)
     finally:
         if _engine is None:
             engine.close()

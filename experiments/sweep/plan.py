@@ -96,10 +96,10 @@ class SweepPlan:
 
     def task(self, c: int) -> dict:
         """The plain data a worker needs for chunk ``c``."""
-        R = self.replicates
+        n_replicates = self.replicates
         items: dict[int, list[int]] = {}
         for j in self.runs_of_chunk(c):
-            items.setdefault(j // R, []).append(j % R)
+            items.setdefault(j // n_replicates, []).append(j % n_replicates)
         return {
             "chunk": c,
             "seed": self.seed,
