@@ -5,8 +5,9 @@
   the worker count, chunking or order;
 * :mod:`.executor`: where chunks are computed (this process, local worker processes, a Dask
   cluster), behind one small interface;
-* :mod:`.store`: the resumable results store (Parquet chunks and a manifest, written atomically);
-* :mod:`.session`: the one session loop (resume, retries, failed-chunk isolation, progress, the
+* :mod:`.store`: the resumable results store (Parquet chunks and a manifest), on :mod:`.files`
+  (atomic writes, fsync, the folder lock, a full disk reported in one paragraph);
+* :mod:`.session`: the one session loop (and :func:`~.session.open_store`) (resume, retries, failed-chunk isolation, progress, the
   manifest's end status) that sweeps, rollouts and sensitivity studies share;
 * :mod:`.provenance` and :mod:`.progress`: what every result carries, and progress bars.
 """

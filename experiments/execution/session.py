@@ -27,7 +27,7 @@ from typing import Any
 
 from .progress import progress_bar
 
-__all__ = ["MAX_ATTEMPTS", "SessionResult", "close_quietly", "now", "run_chunks", "run_session"]
+__all__ = ["MAX_ATTEMPTS", "SessionResult", "close_quietly", "now", "open_store", "run_chunks", "run_session"]
 
 
 MAX_ATTEMPTS = 3  # tries per chunk before it is left undone and reported
@@ -171,6 +171,21 @@ def run_session(
             close_quietly(executor, cancel=False)
         store.close()
     return SessionResult(runs, failed, executor, time.perf_counter() - t0)
+
+
+def open_store(out: Any, manifest: dict, *, resume: bool, scheduler: Any = None) -> tuple[Any, Any]:
+    """Open a study's store: ``(store, executor)``. A Dask cluster (``scheduler``) is reached first,
+    so that a wrong address leaves nothing behind; local executors are made later, by
+    :func:`run_session`, when there is work (the executor is then None)."""
+    from .executor import make_executor
+    from .store import SweepStore
+
+    executor = make_executor(workers=None, scheduler=scheduler) if scheduler is not None else None
+    try:
+        return SweepStore.open(out, manifest, resume=resume), executor
+    except BaseException:
+        close_quietly(executor)
+        raise
 
 
 def close_quietly(executor: Any, cancel: bool = False) -> None:

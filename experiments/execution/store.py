@@ -40,26 +40,24 @@ import pyarrow.parquet as pq
 
 from sim.vocab import Alignment, Capacity, Consistency, Continuity, Element, Substantiveness
 
+from .files import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    _fsync_dir,
+    _fsync_file,
+    _lock,
+    _unlink_quietly,
+    _unlock,
+    _write_json_file,
+    _write_table_file,
+    is_disk_full,
+)
+
 MANIFEST = "manifest.json"
 FORMAT = "coherence-sim sweep"
 FORMAT_VERSION = 1
 RUNS, ELEMENTS = "runs", "elements"
-# a write failed for want of room: no space, over quota, over the file-size limit
-DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if e is not None)
 
-
-class DiskFullError(OSError):
-    """No room left while writing a sweep's folder. What the manifest lists is intact; free space
-    and resume. ``folder`` is the sweep's folder, ``filename`` the file being written."""
-
-    def __init__(self, err: int, strerror: str, filename: str | os.PathLike, folder: Path) -> None:
-        super().__init__(err, strerror, str(filename))
-        self.folder = Path(folder)
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` is an ``OSError`` for want of room (ENOSPC, EDQUOT, EFBIG)."""
-    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 # Element-table code columns: small ints (the IntEnum values of sim.vocab); keys in this order.
 CODE_COLUMNS: dict[str, type] = {
@@ -308,6 +306,21 @@ def runs_saved(root: str | Path) -> tuple[int, int | None]:
     return done, (int(planned) if isinstance(planned, int) else None)
 
 
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _differences(old: dict, new: dict) -> str:
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    parts = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, (int, float, str, type(None))) and isinstance(b, (int, float, str, type(None))):
+            parts.append(f"{k} ({a!r} there, {b!r} here)")
+        else:
+            parts.append(k)
+    return ", ".join(parts)
+
+
 def disk_full_message(exc: OSError, folder: str | Path | None = None) -> str:
     """One paragraph for a user whose disk filled up: what happened, where, what is saved, what to do."""
     where = getattr(exc, "folder", None) or folder
@@ -336,103 +349,6 @@ def disk_full_message(exc: OSError, folder: str | Path | None = None) -> str:
             parts.append(f"Output folder: {where}.")
         parts.append("Free some space on that disk and run the command again (with --resume for a sweep or a rollout).")
     return " ".join(parts)
-
-
-# --- helpers -----------------------------------------------------------------------------------
-def _write_table_file(table: pa.Table, path: Path) -> None:
-    """The low-level write of a chunk's Parquet file (a test replaces it to inject a full disk)."""
-    pq.write_table(table, path, compression="zstd")
-
-
-def _write_json_file(obj: dict, path: Path, indent: int | None) -> None:
-    """The low-level write of the manifest (a test replaces it to inject a full disk)."""
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=indent, allow_nan=False, default=str)  # flushed to disk by the caller
-
-
-def _unlink_quietly(p: Path) -> None:
-    try:
-        p.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def _differences(old: dict, new: dict) -> str:
-    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    parts = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, (int, float, str, type(None))) and isinstance(b, (int, float, str, type(None))):
-            parts.append(f"{k} ({a!r} there, {b!r} here)")
-        else:
-            parts.append(k)
-    return ", ".join(parts)
-
-
-def _fsync_file(p: Path) -> None:
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(p: Path) -> None:
-    try:
-        fd = os.open(p, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_HELD_LOCKS: set[int] = set()
-
-
-def _close_inherited_locks() -> None:
-    """In a forked worker: close (never unlock) the parent's lock descriptors, so that the lock
-    goes with the parent alone."""
-    for fd in list(_HELD_LOCKS):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    _HELD_LOCKS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_inherited_locks)
-
-
-def _lock(root: Path) -> int | None:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return None
-    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise ValueError(f"--out {root}: another sweep is writing into this folder; wait for it or choose another folder") from None
-    _HELD_LOCKS.add(fd)
-    return fd
-
-
-def _unlock(fd: int | None) -> None:
-    if fd is None:
-        return
-    _HELD_LOCKS.discard(fd)
-    try:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
 
 
 __all__ = [

@@ -252,8 +252,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
 
     from ..execution.executor import make_executor
     from ..execution.provenance import provenance
-    from ..execution.session import close_quietly, run_session
-    from ..execution.store import SweepStore
+    from ..execution.session import open_store, run_session
 
     plan = population if isinstance(population, RolloutPlan) else make_rollout_plan(
         population, provider=provider, n=n, replicates=replicates, seed=seed, params=params, chunk_size=chunk_size)
@@ -268,12 +267,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         "provenance": provenance(plan_hash=plan.plan_hash),
         "sessions": [{"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resume": bool(resume)}],
     }
-    executor = make_executor(workers=None, scheduler=scheduler) if scheduler is not None else None
-    try:
-        store = SweepStore.open(out, manifest, resume=resume)
-    except BaseException:
-        close_quietly(executor)
-        raise
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler)
     deriv = _derivation()
     schema = _runs_schema()
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from sim.results import OUTCOME_NAMES
 from ..execution.executor import make_executor
-from ..execution.session import close_quietly, now, run_session
+from ..execution.session import now, open_store, run_session
 from ..execution.provenance import git_commit, package_version, provenance
 from ..scenario import (
     Scenario,
@@ -158,7 +158,6 @@ def run_sweep(
     ``quiet``: no progress bar (there is none anyway when stderr is not a terminal).
     Ctrl-C stops the sweep cleanly (finished chunks are kept) and re-raises KeyboardInterrupt.
     """
-    from ..execution.store import SweepStore
 
     plan = _as_plan(spec_or_plan)
     out = Path(out_dir)
@@ -180,13 +179,9 @@ def run_sweep(
         "provenance": provenance(scenario_hash=plan.base_hash, plan_hash=plan.plan_hash),
         "sessions": [session],
     }
-    # a Dask cluster is reached before the output folder is touched: a wrong address leaves nothing behind
-    executor = make_executor(workers=workers, scheduler=scheduler) if scheduler is not None else None
-    try:
-        store = SweepStore.open(out, manifest, resume=resume)
-    except BaseException:
-        close_quietly(executor)
-        raise
+    if scheduler is not None and workers is not None:
+        raise ValueError("workers: give either the number of local workers or a Dask scheduler, not both")
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler)
     schema = runs_schema(plan)
 
     def before() -> None:
