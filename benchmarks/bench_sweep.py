@@ -1,7 +1,7 @@
 """Benchmark: sweep throughput (runs/s) of the four-district case on 1 and 2 local workers and on a
 2-worker Dask LocalCluster, and peak memory as a sweep grows.
 
-Throughput: ``--runs`` runs (default 2,000: 20 design points of ``parameters.change_rate`` x 100
+Throughput: ``--runs`` runs (default 2,000: 20 design points of ``parameters.uptake_rate`` x 100
 replicates, chunks of 100) per measurement, wall time of ``run_sweep`` end to end (executor start,
 runs, Parquet writes, manifest). The configurations are interleaved in each of ``--repeats``
 rounds so background load hits them alike; medians and the best round of each are reported,
@@ -53,7 +53,7 @@ def make_plan(n_runs: int, replicates: int = 100, chunk_size: int = 100):
     from experiments.sweep import make_plan as _make_plan
 
     n_points = max(1, n_runs // replicates)
-    design = pd.DataFrame({"parameters.change_rate": np.linspace(0.05, 0.3, n_points)})
+    design = pd.DataFrame({"parameters.uptake_rate": np.linspace(0.05, 0.3, n_points)})
     return _make_plan(default_scenario(), design, replicates, seed=1, chunk_size=chunk_size, name=f"bench-{n_runs}")
 
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sim.calendar import month_label
-from sim.records import SOURCE_AGENDA, SOURCE_CURRICULUM, SOURCE_INITIATIVE, ChangeRecord, EventRecord, LinkRecord
-from sim.vocab import Activity, Content, Element
+from sim.records import SOURCE_AGENDA, SOURCE_CURRICULUM, SOURCE_INITIATIVE, SOURCE_OWNER, ChangeRecord, EventRecord, LinkRecord
+from sim.vocab import Activity, ChangeForm, Content, Decision, Element
 
 __all__ = [
     "EVENT_TEXT",
@@ -96,6 +96,7 @@ SOURCE_TEXT: dict[str, str] = {
     SOURCE_INITIATIVE: "the improvement team's work with the provider",
     SOURCE_AGENDA: "an authority holder's competing agenda",
     SOURCE_CURRICULUM: "a curriculum adopted with another provider",
+    SOURCE_OWNER: "the owner's own piece added to a proposal it adopted",
     "bundle": "a co-branded bundle's curriculum-embedded professional learning",  # sim/providers.py
 }
 
@@ -136,19 +137,19 @@ TRIGGERS: tuple[_Trigger, ...] = (
         "provider_activity",
         re.compile(r"^the (?P<activity>.+?) \((?P<element>.+) emphasis, year (?P<year>\d+)\)$"),
         _activity_text,
-        "sim/agents.py month_plan label",
+        "sim/initiative.py Provider.last_activity",
     ),
     _Trigger(
         "sustainability",
         re.compile(r"^the district's own sustainability plan$"),
         lambda m: "on its own after the provider's programme ended",
-        "sim/model.py CoherenceModel._decide",
+        "sim/model.py _Triggers",
     ),
     _Trigger(
         "competing_agenda",
         re.compile(r"^the (?P<agenda>.+?) agenda of the (?P<role>.+)$"),
         lambda m: f"as part of the {m.group('agenda')} agenda of the {role_text(m.group('role'))}",
-        "sim/model.py CoherenceModel._competing_agendas",
+        "sim/agents.py District.push_agenda",
     ),
     _Trigger(
         "curriculum_adoption",
@@ -225,7 +226,36 @@ EVENT_TEXT: dict[str, Callable[[EventRecord], str]] = {
     "leader_turnover": _turnover_text,
     "prek_eliminated": lambda rec: "ends its pre-K programme; its four-year-olds move into transitional kindergarten",
     "programme_ended": lambda rec: "the provider's programme ends; the districts continue on their own",
+    "taken_up": _matched(r"^the team takes up (?P<element>.+)$", "taken_up",
+                         lambda m: f"'s improvement team starts working on {_element_text(m.group('element'))}"),
+    "proposal_blocked": _matched(r"^(?P<role>.+) blocked the team's (?P<form>.+) of (?P<element>.+)$", "proposal_blocked",
+                                 lambda m: f": the {role_text(m.group('role'))} blocks the team's proposed "
+                                           f"{_form_text(m.group('form'))} of {_element_text(m.group('element'))}"),
+    "escalated": _matched(r"^the superintendent overruled (?P<role>.+) on (?P<element>.+)$", "escalated",
+                          lambda m: f": the lead takes {_element_text(m.group('element'))} to the superintendent, who "
+                                    f"overrules the {role_text(m.group('role'))}"),
+    "agenda_blocked": _matched(r"^(?P<role>.+) kept the (?P<agenda>.+) agenda out of (?P<element>.+)$", "agenda_blocked",
+                               lambda m: f": the {role_text(m.group('role'))} keeps the {m.group('agenda')} agenda out of "
+                                         f"{_element_text(m.group('element'))}"),
+    "no_traction": lambda rec: (": the team cannot design the common assessment into the district's assessment system "
+                                "(no traction)"),
+    "provider_adapts": _matched(r"^the provider (?P<what>.+)$", "provider_adapts", lambda m: f"the provider {m.group('what')}"),
 }
+
+
+def _element_text(lower_label: str) -> str:
+    if lower_label not in _ELEMENT_BY_LOWER_LABEL:
+        raise UnknownCodeError(f"element: {lower_label!r} is not one of: {', '.join(_ELEMENT_BY_LOWER_LABEL)}")
+    return element_name(_ELEMENT_BY_LOWER_LABEL[lower_label])
+
+
+_FORM_BY_LABEL = {f.label: f for f in ChangeForm}
+
+
+def _form_text(label: str) -> str:
+    if label not in _FORM_BY_LABEL:
+        raise UnknownCodeError(f"change form: {label!r} is not one of: {', '.join(_FORM_BY_LABEL)}")
+    return label
 
 
 def event_text(rec: EventRecord) -> str:
@@ -301,6 +331,7 @@ _CONTENT_TEXT = {
     Content.SIGNATURE: "Counting Collections",
     Content.PRINCIPLES: "the high-leverage practices",
     Content.COMPETING: "a competing vision",
+    Content.TRADITIONAL: "the district's traditional way",
 }
 
 
@@ -327,6 +358,12 @@ def _change_text(c: ChangeRecord, same_month_links: list[LinkRecord]) -> str:
         others = sorted({_other(l, c.element) for l in same_month_links})
         parts.append("linked to " + _join([element_name(e) for e in others]))
     decided = f"decided by the {role_text(c.decided_by)}"
+    if c.proposed_by and c.decision == Decision.ADOPTED:
+        decided = f"proposed by the {role_text(c.proposed_by)} and adopted by the {role_text(c.decided_by)}"
+    elif c.proposed_by and c.decision == Decision.RESHAPED:
+        decided = (f"proposed by the {role_text(c.proposed_by)}; the {role_text(c.decided_by)} adopts it with a piece of "
+                   "its own added" if c.source == SOURCE_INITIATIVE else
+                   f"the {role_text(c.decided_by)}'s own piece, added to the {role_text(c.proposed_by)}'s proposal")
     if c.decided_month != c.month:
         decided += f" in month {c.decided_month} ({month_label(c.decided_month)})"
     parts.append(decided)
@@ -343,6 +380,8 @@ def _event_line(e: EventRecord) -> str:
     if e.district:
         if e.kind == "leader_turnover":
             return f"{_prefix(e.month)}{e.district}: {body}."
+        if body.startswith(("'", ":")):
+            return f"{_prefix(e.month)}{e.district}{body}."
         return f"{_prefix(e.month)}{e.district} {body}."
     return f"{_prefix(e.month)}{body[0].upper()}{body[1:]}."
 

@@ -1,286 +1,470 @@
-"""Agents: District, Leader, Teacher, Provider.
+"""Agents: District, Leader, SchoolLeaders, Teacher, and the Provider (sim/initiative.py).
 
-House style follows Mesa's example models (model and agents apart). For speed the monthly work is
-vectorised: a district's element state lives in rows of the model's arrays and every teacher's
-state in the model's teacher arrays; the agents read and write those rows. Per-agent Python runs
-only for rare events (a change, a turnover, a shock), never for every agent every month.
+House style follows Mesa's example models (model and agents apart). A district's decisions are
+here; the monthly attention pass over all districts' teams is vectorised in ``sim/team.py``, and the
+teachers are cohorts (``sim/teachers.py``) of which ``Teacher`` agents are views.
+
+How a district changes an element (docs/ODD.md 7.2-7.7):
+
+1. the provider's activities raise the team's *readiness* for the elements it emphasises (and peers
+   at convenings for elements other districts changed); readiness fades while not attended;
+2. the team *takes up* an element when it has attention to spare, with a hazard set by readiness,
+   the element's need and the lead's buy-in, once the element's prerequisites hold;
+3. after ``design_months`` of work it *designs* a change: its form (redesign, build or add-on)
+   follows from the element's structure and the team's understanding of the approach; its content
+   is the signature practice or, once the provider teaches them and the team understands them,
+   the principles; it includes pre-K if an early-childhood voice on the team brings it in;
+4. the team's lead *proposes* it to the element's owner, who adopts, reshapes or blocks it
+   (``sim/leadership.py``);
+5. an adopted change is *enacted* after the district's bureaucratic latency and applied to the
+   element's structure (``sim/structure.py``); Appendix A codes the history at the end.
+
+Besides the team: a leader with a competing agenda pushes it into elements it owns or influences;
+shocks (pre-K eliminated, a curriculum adopted with another provider) act on their own; changed
+elements carrying the same vision become linked when their owners can be coordinated.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import random
 from typing import TYPE_CHECKING
 
-import numpy as np
 from mesa import Agent
 
-from .calendar import ENACT_OFFSET, month_of_time, month_of_year, school_year
-from .conditions import SYSTEM_ELEMENTS, DistrictConditions, LeaderSpec, ProviderProgram, ShockSpec
-from .records import (
-    SOURCE_AGENDA,
-    SOURCE_CURRICULUM,
-    SOURCE_INITIATIVE,
-    ChangeRecord,
-    EventRecord,
-)
-from .vocab import Activity, Capacity, Content, Element, GradeBand, Practice
+from .agendas import agenda as agenda_named
+from .calendar import ENACT_OFFSET, month_of_time
+from .conditions import DistrictConditions, LeaderSpec, ShockSpec
+from .initiative import MOST, Provider
+from .leadership import accepts_agenda, can_direct, escalate, own_vision, owners, respond
+from .records import SOURCE_AGENDA, SOURCE_CURRICULUM, SOURCE_INITIATIVE, SOURCE_OWNER, ChangeRecord
+from .structure import Structure
+from .team import ImprovementTeam
+from .vocab import Capacity, ChangeForm, Content, Decision, Element, GradeBand, Practice
 
 if TYPE_CHECKING:
     from .model import CoherenceModel
 
+__all__ = ["District", "Leader", "Provider", "SchoolLeaders", "Teacher"]
+
+_ADD_ON, _REDESIGN, _BUILD = int(ChangeForm.ADD_ON), int(ChangeForm.REDESIGN), int(ChangeForm.BUILD)
+_SIGNATURE, _PRINCIPLES, _COMPETING, _TRADITIONAL = (
+    int(Content.SIGNATURE), int(Content.PRINCIPLES), int(Content.COMPETING), int(Content.TRADITIONAL))
+_ASSESSMENT, _PEDAGOGY, _TL = int(Element.ASSESSMENT), int(Element.PEDAGOGY), int(Element.TEACHER_LEARNING)
+_SLL, _OVERSIGHT, _FRAMEWORK = int(Element.SCHOOL_LEADER_LEARNING), int(Element.OVERSIGHT), int(Element.FRAMEWORK)
+_PREK = int(GradeBand.PREK)
+
 
 class Leader(Agent):
-    """A district leader: role, positional authority, buy-in, a possibly competing agenda.
+    """A district leader: role, rank, the elements owned by position, buy-in, maybe an agenda.
 
-    Mechanism (lines 1263-1278, 1463-1475): a lead with positional authority who is on board steers
-    consistent change; a lead without it needs an authority holder, whose buy-in (or competing
-    agenda) then shapes the change.
+    Buy-in is the probability-weight with which the leader, as an owner, adopts the initiative's
+    proposals as designed; it rises with classroom evidence (``evidence_gain``) and, for
+    superintendents, with superintendent convenings.
     """
 
-    def __init__(self, model: "CoherenceModel", district: "District", spec: LeaderSpec, buy_in: float | None = None):
+    def __init__(self, model: "CoherenceModel", district: "District", spec: LeaderSpec, buy_in: float | None = None,
+                 keeps_agenda: bool = True):
         super().__init__(model)
         self.district = district
         self.spec = spec
         self.role = spec.role
         self.positional_authority = spec.positional_authority
+        self.superintendent = spec.superintendent
+        self.rank = spec.rank
+        self.owns = spec.owns
         self.buy_in = spec.buy_in if buy_in is None else buy_in
         self.leads_initiative = spec.leads_initiative
         self.on_team = spec.on_team
         self.early_childhood = spec.early_childhood
-        self.superintendent = spec.superintendent
-        self.agenda = spec.agenda
-        self.agenda_elements = spec.agenda_elements
+        self.agenda = agenda_named(spec.agenda) if (spec.agenda and keeps_agenda) else None
 
     @property
     def competing(self) -> bool:
-        return bool(self.agenda) and self.positional_authority
+        return self.agenda is not None
 
-    def leave(self) -> None:
-        """Turnover (a Mesa event): a successor takes the same role. An agenda holder's successor
-        keeps the agenda's stance; others arrive with a buy-in drawn uniformly from [0.3, 1]
-        (assumed; turnover during the initiative, lines 599-601)."""
-        model = self.model
-        month = month_of_time(model.time)
-        buy_in = self.spec.buy_in if self.agenda else float(self.district.stream.uniform(0.3, 1.0))
-        new = self.district.replace_leader(self, buy_in)
-        model.leader_replaced(self, new, month)
+    def __repr__(self) -> str:
+        return f"Leader({self.role!r}, rank={self.rank}, buy_in={self.buy_in:.2f})"
+
+
+class SchoolLeaders(Agent):
+    """A district's school leaders (principals and assistants), as one group agent.
+
+    They take part in the shared learning opportunities aimed at school leaders (the provider's
+    third phase, lines 472-479); ``engagement`` is what they have learned of the practices
+    (0 to 1). Each session also raises the district team's readiness to redesign school-leader
+    learning: districts redesigned it "as they participated in activities related to school
+    leader learning in the SLOs and convenings" (lines 1044-1046).
+    """
+
+    def __init__(self, model: "CoherenceModel", district: "District", n: int):
+        super().__init__(model)
+        self.district = district
+        self.n = n
+        self.engagement = 0.0
+        self.sessions = 0
+
+    def attend(self, weight: float) -> None:
+        self.sessions += 1
+        self.engagement = 1.0 - (1.0 - self.engagement) * math.exp(-weight)
+
+    @property
+    def engaged(self) -> bool:
+        return self.sessions > 0
 
 
 class Teacher(Agent):
-    """A pre-K-3 teacher. State lives in the model's ``TeacherPopulation`` (row ``index``).
+    """A pre-K-3 teacher: a view of one member of a cohort (sim/teachers.py), made on demand."""
 
-    Practice moves traditional -> Counting Collections -> high-leverage practices (lines 396-460).
-    """
-
-    def __init__(self, model: "CoherenceModel", district: "District", index: int):
+    def __init__(self, model: "CoherenceModel", district: "District", is_prek: bool, on_team: bool, practice: int):
         super().__init__(model)
         self.district = district
-        self.index = index
-
-    @property
-    def grade_band(self) -> GradeBand:
-        return GradeBand(int(self.model.teacher_pop.band[self.index]))
-
-    @property
-    def practice(self) -> Practice:
-        return self.model.teacher_pop.practice_of(self.index)
-
-    @property
-    def on_team(self) -> bool:
-        return bool(self.model.teacher_pop.team[self.index])
+        self.prek = bool(is_prek)
+        self.on_team = bool(on_team)
+        self.practice = Practice(practice)
 
 
 class District(Agent):
-    """A school district with six infrastructure elements (rows of the model's arrays)."""
+    """A school district: its leaders, school leaders, improvement team and six elements."""
 
-    def __init__(self, model: "CoherenceModel", conditions: DistrictConditions, index: int):
+    def __init__(self, model: "CoherenceModel", conditions: DistrictConditions, index: int, seeds):
         super().__init__(model)
-        self.conditions = conditions
-        self.name = conditions.name
+        self.conditions = dc = conditions
+        self.name = dc.name
         self.index = index
-        self.stream: np.random.Generator = model.district_streams[index]  # this district's random numbers
-        self.has_prek = conditions.has_prek
-        self.leaders: list[Leader] = [Leader(model, self, s) for s in conditions.leaders]
-        # Size (lines 1280-1302): decisions pass through more bureaucracy in larger districts.
-        self.mean_latency = model.params.latency_per_log_school * math.log(conditions.n_elementary_schools)
-        self._shocks: list[_Shock] = []
-        self._pending: dict[int, _PendingChange] = {}
-        self._ec_voice: bool | None = None  # cached: a pre-K teacher sits on the team
-        self._successor: dict[Leader, Leader] = {}
+        # This district's random numbers (common random numbers across what-ifs): decisions,
+        # links and turnover each draw from their own stream (docs/ODD.md 7.14).
+        self.decide_rng = random.Random(int(seeds[0]))
+        self.link_rng = random.Random(int(seeds[1]))
+        self.turnover_rng = random.Random(int(seeds[2]))
+        self.provider_rng = random.Random(int(seeds[3]))  # provider types' draws (sim/providers.py)
+        self.has_prek = dc.has_prek
+        self.prior_experience = dc.prior_experience
+        self.structure = Structure(dc.capacity)
+        self.leaders: list[Leader] = [Leader(model, self, s) for s in dc.leaders]
+        self.lead: Leader = next(l for l in self.leaders if l.leads_initiative)
+        self.school_leaders = SchoolLeaders(model, self, dc.n_school_leaders)
+        self.owner: list[Leader] = owners(self.leaders)
+        P = model.params
+        # Size (lines 1280-1302): decisions pass through more bureaucracy in larger districts, and a
+        # few school leaders need no formal learning system (lines 1287-1291).
+        self.mean_latency = P.latency_per_log_school * math.log(dc.n_elementary_schools)
+        need = [1.0] * 6
+        if P.leaders_half_need > 0:
+            need[_SLL] = dc.n_school_leaders / (dc.n_school_leaders + P.leaders_half_need)
+        self.team = ImprovementTeam(P.prior_understanding if dc.prior_experience else 0.0, need)
+        self.pending = [False] * 6  # decided, awaiting enactment
+        self.work = [P.build_cost if c == Capacity.DID_NOT_EXIST else 1.0 for c in dc.capacity]
+        self.linked_pairs: set[tuple[int, int]] = set()
+        self.changed: set[int] = set()  # elements changed so far
+        self.reach: tuple[bool, ...] = (False,) * 6  # what carries the provider's practice to teachers
+        self.carries_principles = False
+        self.update_reach()
+
+    def update_reach(self) -> None:
+        """What of the district's infrastructure carries the provider's practice to teachers:
+        teacher learning, pedagogical expectations, school leaders (each with its pre-K reach)."""
+        s = self.structure
+        out = []
+        for e in (_TL, _PEDAGOGY, _SLL):
+            held = s.holds_provider(e)
+            out += [held, held and s.prek[e]]
+        self.reach = tuple(out)
+        self.carries_principles = s.holds_principles(_TL) or s.holds_principles(_PEDAGOGY)
+
+    def structure_carries_principles(self) -> bool:
+        s = self.structure
+        return any(s.holds_principles(e) for e in range(6))
 
     # --- leadership ------------------------------------------------------------------------
     @property
-    def lead(self) -> Leader:
-        return next(l for l in self.leaders if l.leads_initiative)
+    def agenda_holders(self) -> list[Leader]:
+        return [l for l in self.leaders if l.agenda is not None]
 
-    def authority_holder(self) -> Leader | None:
-        """Who a lead without positional authority must go through: a competing authority holder
-        if there is one (Diamond, lines 1270-1278), else the superintendent or another authority."""
-        holders = [l for l in self.leaders if l.positional_authority and not l.leads_initiative]
-        if not holders:
-            return None
-        competing = [l for l in holders if l.competing]
-        if competing:
-            return competing[0]
-        return max(holders, key=lambda l: (l.superintendent, l.buy_in))
+    @property
+    def superintendent(self) -> Leader | None:
+        return next((l for l in self.leaders if l.superintendent), None)
 
-    def ec_on_team(self) -> bool:
-        """Pre-K voices on the improvement team: an early-childhood leader or a pre-K teacher
-        (lines 289-292, 1406-1417)."""
+    def prek_voice(self) -> float:
+        """Probability that a change made in the district while it takes part in the initiative
+        includes pre-K (lines 1003-1015, 1196-1210, 1404-1418): the initiative puts early-childhood
+        voices at the district's table -- an early-childhood leader on the team, pre-K teachers on
+        it -- and each may bring pre-K in; the provider's pre-K focus scales them. A district no
+        longer supported brings none in. After pre-K is eliminated (Diamond under universal TK) the
+        four-year-olds are in TK and a change that brings that youngest band in is still coded as
+        fostering continuity when made -- Table 5 counts all of Diamond's changes so -- while
+        continuity at the end needs a pre-K programme (lines 941-950, sim/coding.py). A district
+        that never ran pre-K has none to bring in."""
+        if not self.conditions.has_prek or not self.model.served(self.index):
+            return 0.0
+        P = self.model.params
+        miss = 1.0
         if any(l.early_childhood and l.on_team for l in self.leaders):
-            return True
-        if self._ec_voice is None:
-            pop = self.model.teacher_pop
-            self._ec_voice = bool(np.any((pop.district == self.index) & pop.team & pop.active & (pop.band == GradeBand.PREK)))
-        return self._ec_voice
+            miss *= 1.0 - P.ec_leader_voice
+        n = self.model.teachers_pop.prek_on_team(self.index)
+        if n:
+            miss *= (1.0 - P.prek_teacher_voice) ** n
+        return (1.0 - miss) * self.model.program.prek_focus
 
-    def gates(self) -> np.ndarray:
-        """Per-element gate on the change hazard from leadership (lines 1263-1278)."""
-        g = np.ones(len(Element))
-        lead = self.lead
-        if not lead.positional_authority:
-            holder = self.authority_holder()
-            holder_buy_in = holder.buy_in if holder is not None else 0.0
-            reach = self.model.params.reach_without_authority
-            for e in SYSTEM_ELEMENTS:
-                g[e] = reach + (1.0 - reach) * holder_buy_in
-        return g
-
-    def choose_decider(self, element: Element, u: float) -> Leader:
-        lead = self.lead
-        if lead.positional_authority or element not in SYSTEM_ELEMENTS:
-            return lead
-        holder = self.authority_holder()
-        if holder is None:
-            return lead
-        reach = self.model.params.reach_without_authority
-        gate = reach + (1.0 - reach) * holder.buy_in
-        return lead if u * gate < reach else holder
+    def coordinated(self, a: int, b: int, by: Leader) -> bool:
+        """Can ``by`` direct the owners of both elements (alignment across owners needs authority
+        spanning them, lines 1017-1020, 1463-1469)?"""
+        return can_direct(by, self.owner[a]) and can_direct(by, self.owner[b])
 
     def replace_leader(self, old: Leader, buy_in: float) -> Leader:
-        new = Leader(self.model, self, old.spec, buy_in=buy_in)
+        """Turnover: a successor takes the seat (role, rank, ownership) with its own buy-in. A
+        competing agenda is its holder's, so the successor does not bring it (assumed)."""
+        new = Leader(self.model, self, old.spec, buy_in=buy_in, keeps_agenda=False)
         self.leaders[self.leaders.index(old)] = new
-        self._successor[old] = new
+        self.owner = [new if o is old else o for o in self.owner]
+        if old is self.lead:
+            self.lead = new
         old.remove()
         return new
 
-    def current(self, leader: Leader) -> Leader:
-        """The leader now in ``leader``'s seat (a pending decision is enacted by the successor)."""
-        while leader in self._successor:
-            leader = self._successor[leader]
-        return leader
+    # --- a month -------------------------------------------------------------------------------
+    def eligible(self, practising_team: float) -> list[bool]:
+        """Elements the team may take up: not awaiting enactment, prerequisites in place
+        (docs/ODD.md 7.6). School-leader learning is redesigned around practices already in
+        classrooms, so most team teachers must practise them (lines 470-482); oversight needs a
+        framework or pedagogical expectations in the provider's vision to oversee
+        (lines 862-868, 897-904)."""
+        ok = [not p for p in self.pending]
+        if practising_team < MOST:
+            ok[_SLL] = False
+        s = self.structure
+        if not (s.holds_provider(_FRAMEWORK) or s.holds_provider(_PEDAGOGY)):
+            ok[_OVERSIGHT] = False
+        return ok
 
-    # --- decisions -------------------------------------------------------------------------
-    def decide(self, element: Element, month: int, source: str, trigger: str, decider: Leader) -> None:
-        """A decision to change ``element``; enacted now or after the district's latency."""
-        m = self.model
-        latency = int(self.stream.poisson(self.mean_latency)) if self.mean_latency > 0 else 0
-        m.pending[self.index, element] = True
-        m.state_changed(self.index, int(element))
-        if latency == 0:
-            self.enact(element, month, source, trigger, decider, month)
-            return
-        when = month + latency + ENACT_OFFSET
-        if when >= m.horizon:
-            return  # decided but not enacted within the run: stays pending
-        p = _PendingChange(self, element, month, source, trigger, decider)
-        self._pending[int(element)] = p
-        m.schedule_event(p.fire, at=when)
-
-    def enact(self, element: Element, month: int, source: str, trigger: str, decider: Leader, decided_month: int) -> ChangeRecord:
-        """Make one change and record it. Every mechanism of a single change is here."""
+    def month(self, month: int, turbulence: float, momentum: float, trigger) -> None:
+        """The district's month after the provider's activities: teachers, evidence, agendas, the
+        team's work, links (docs/ODD.md 7.1)."""
         m = self.model
         P = m.params
-        d, e = self.index, int(element)
-        decider = self.current(decider)
-        u = self.stream.random(4)
-        cap = Capacity(int(m.capacity[d, e]))
-        # Capacity -> substantiveness (Table 3, lines 1111-1129).
-        p_transform = (P.p_transform_did_not_exist, P.p_transform_emergent, P.p_transform_established)[cap]
-        transform = bool(u[0] < p_transform)
-        created = cap == Capacity.DID_NOT_EXIST
-        if created:
-            # A missing element is created as a single practice (emergent) or systemically.
-            m.capacity[d, e] = Capacity.ESTABLISHED if transform else Capacity.EMERGENT
-            m.created[d, e] = True
-        elif transform:
-            m.capacity[d, e] = Capacity.ESTABLISHED
-        # Authority x buy-in x competing agenda -> consistency (lines 1263-1278).
-        if source == SOURCE_AGENDA:
-            consistent = False
+        pop = m.teachers_pop
+        d = self.index
+        practising, hlpp = pop.share_practising(d)
+        practising_team = pop.share_practising(d, team_only=True)[0]
+        # What classrooms show (lines 444-455, 1297-1302): leaders' buy-in rises with the share of
+        # teachers practising the provider's approach; the team's grasp of the principles with the
+        # share practising the HLPPs.
+        g = P.evidence_gain
+        if g > 0.0 and practising > 0.0:
+            f = g * practising
+            for leader in self.leaders:
+                leader.buy_in += f * (1.0 - leader.buy_in)
+            self.team.learn_from_classrooms(g, hlpp)
+        # A competing agenda, pushed as hard as its holder is not on board with the initiative
+        # (evidence from classrooms can win a holder over, lines 444-455).
+        if P.agenda_drive > 0.0:
+            for holder in self.agenda_holders:
+                drive = P.agenda_drive * (1.0 - holder.buy_in) * (1.0 - turbulence)
+                if self.decide_rng.random() < -math.expm1(-drive):
+                    self.push_agenda(holder, month)
+        # The team.
+        effort = (1.0 - turbulence) * momentum
+        done, taken = self.team.month(effort, self.lead.buy_in, int(round(P.team_attention)), P,
+                                      self.eligible(practising_team), self.work, self.decide_rng.random)
+        for e in done:
+            self.design(e, month, trigger[self.index])
+        if taken is not None:
+            m.log_event(month, self.name, "taken_up", f"the team takes up {Element(taken).label.lower()}")
+
+    # --- the team's work ---------------------------------------------------------------------
+    def design(self, element: int, month: int, trigger: str) -> None:
+        """The team has worked ``design_months`` on ``element``: design a change and propose it.
+
+        Form: a running routine is redesigned with probability ``know`` (the team's understanding
+        of the approach, with what peers' worked examples of the element add to it), a routine is
+        built where none runs with probability know / build_cost,
+        otherwise a practice is added beside what is there. While the provider asks every district
+        for the common assessment (strategy 8), an assessment change *is* adopting it as the
+        district's system, so an add-on is no design at all: the team gets no traction
+        (lines 780-790). Depth: the principles once within reach and understood. Pre-K: if the
+        district's early-childhood voices bring it in (``prek_voice``)."""
+        m = self.model
+        P = m.params
+        rng = self.decide_rng
+        d = self.index
+        s = self.structure
+        know = self.team.understanding_for(element)
+        u_form, u_depth, u_prek, u_answer, u_complex, u_escalate = (
+            rng.random(), rng.random(), rng.random(), rng.random(), rng.random(), rng.random())
+        if s.has_routine(element):
+            form = _REDESIGN if u_form < know else _ADD_ON
         else:
-            consistent = bool(u[1] < decider.buy_in)
-        # Prior experience -> depth (lines 1212-1232); HLPPs emphasised from year 2 (lines 444-460).
-        if not consistent:
-            content = Content.COMPETING
-        else:
-            hlpp = m.hlpp_emphasis(d, month)
-            base = P.p_depth_prior_experience if self.conditions.prior_experience else P.p_depth_no_prior
-            bottom_up = P.depth_from_practice * m.hlpp_share(d, month) if hlpp > 0 and P.depth_from_practice > 0 else 0.0
-            p_depth = min(1.0, hlpp * (base + bottom_up))
-            content = Content.PRINCIPLES if u[2] < p_depth else Content.SIGNATURE
-        # Pre-K on the team and pre-K still existing -> continuity (lines 1003-1015, 1196-1210).
-        p_prek = P.p_include_prek * m.program.prek_focus
-        if not self.ec_on_team():
-            p_prek *= P.prek_inclusion_without_ec_lead
-        prek = bool(self.has_prek and u[3] < p_prek)
-        record = ChangeRecord(
+            form = _BUILD if u_form < know / P.build_cost else _ADD_ON
+        common = element == _ASSESSMENT and m.provider.common_assessment and m.served(d)
+        if common and form == _ADD_ON:
+            m.log_event(month, self.name, "no_traction",
+                        "the team could not design the common assessment into the district's system")
+            return
+        content = _PRINCIPLES if (m.principles_available(d) and u_depth < self.team.know_principles) else _SIGNATURE
+        prek = u_prek < self.prek_voice()
+        lead = self.lead
+        owner = self.owner[element]
+        decision = respond(owner, lead, u_answer, P.reshape_share)
+        if decision in (None, Decision.RESHAPED) and escalate(owner, lead, self.superintendent, u_escalate):
+            decision = Decision.ADOPTED
+            m.log_event(month, self.name, "escalated",
+                        f"the superintendent overruled {owner.role} on {Element(element).label.lower()}")
+        # Replacing what runs with the common assessment meets the "political and operational
+        # complexity" of retiring each existing component (lines 430-440).
+        if decision is not None and common and u_complex * (1 + s.components(element)) >= 1.0:
+            decision = None
+        if decision is None:
+            m.log_event(month, self.name, "proposal_blocked",
+                        f"{owner.role} blocked the team's {ChangeForm(form).label} of {Element(element).label.lower()}")
+            m.proposals_blocked[d, element] += 1
+            return
+        change = (element, form, content, prek, SOURCE_INITIATIVE, owner, lead, decision, trigger)
+        changes = [change]
+        if decision == Decision.RESHAPED:
+            changes.append((element, _ADD_ON, own_vision(owner), prek, SOURCE_OWNER, owner, lead, decision, trigger))
+        self.decide(changes, month)
+
+    def decide(self, changes: list[tuple], month: int) -> None:
+        """A decision to make ``changes`` (to one element): enacted now or after the latency."""
+        m = self.model
+        element = changes[0][0]
+        latency = _poisson(self.decide_rng, self.mean_latency) if self.mean_latency > 0 else 0
+        if latency == 0:
+            for c in changes:
+                self.enact(c, month, month)
+            return
+        when = month + latency
+        self.pending[element] = True
+        if when >= m.horizon:
+            return  # decided but not enacted within the run: stays pending
+        pending = _PendingChange(self, changes, month)
+        m.keep_alive(pending)
+        m.schedule_event(pending.fire, at=when + ENACT_OFFSET)
+
+    def enact(self, change: tuple, month: int, decided_month: int) -> ChangeRecord:
+        element, form, content, prek, source, owner, proposer, decision, trigger = change
+        m = self.model
+        s = self.structure
+        created = s.capacity(element) == Capacity.DID_NOT_EXIST
+        prek = bool(prek)
+        s.apply(element, form, content, prek)
+        self.work[element] = 1.0
+        rec = ChangeRecord(
             month=month,
             district=self.name,
-            element=Element(e),
-            transform=transform,
+            element=Element(element),
+            transform=form != _ADD_ON,
             created=bool(created),
-            content=content,
-            consistent=consistent,
+            content=Content(content),
+            consistent=content == _SIGNATURE or content == _PRINCIPLES,
             prek_included=prek,
-            decided_by=decider.role,
+            decided_by=owner.role,
             source=source,
             trigger=trigger,
             decided_month=decided_month,
+            form=ChangeForm(form),
+            proposed_by=proposer.role if proposer is not owner else "",
+            decision=Decision(decision),
         )
-        m.record_change(d, record)
-        self._pending.pop(e, None)
+        m.record_change(self.index, rec)
         if m.providers is not None:
-            m.providers.after_change(self, record, decider)  # a bundle's tie (sim/providers.py)
-        return record
+            m.providers.after_change(self, rec)  # a bundle's tie (sim/providers.py)
+        return rec
+
+    # --- a competing agenda -------------------------------------------------------------------
+    def push_agenda(self, holder: Leader, month: int) -> None:
+        """The holder pushes its agenda into one more element it owns or influences, chosen by how
+        much the element serves its goals (sim/agendas.py); not into one already carrying it."""
+        m = self.model
+        rng = self.decide_rng
+        d = self.index
+        s = self.structure
+        weights = [0.0 if (s.holds(e, _COMPETING) or self.pending[e]) else holder.agenda.weights[e] for e in range(6)]
+        total = sum(weights)
+        u_pick, u_form, u_answer = rng.random(), rng.random(), rng.random()
+        if total <= 0.0:
+            return
+        x, element = u_pick * total, 5
+        for e, w in enumerate(weights):
+            x -= w
+            if x < 0.0:
+                element = e
+                break
+        owner = self.owner[element]
+        if not accepts_agenda(owner, holder, u_answer):
+            m.log_event(month, self.name, "agenda_blocked",
+                        f"{owner.role} kept the {holder.agenda.name} agenda out of {Element(element).label.lower()}")
+            return
+        # The holder knows its own approach: it redesigns a running routine, and builds one where
+        # none runs with probability 1 / build_cost (the same cost the team faces).
+        if s.has_routine(element):
+            form = _REDESIGN
+        else:
+            form = _BUILD if u_form < 1.0 / m.params.build_cost else _ADD_ON
+        trigger = f"the {holder.agenda.name} agenda of the {holder.role}"
+        decision = Decision.OWN if owner is holder else Decision.ADOPTED
+        prek = rng.random() < self.prek_voice()
+        self.decide([(element, form, _COMPETING, prek, SOURCE_AGENDA, owner, holder, decision, trigger)], month)
 
     # --- shocks ----------------------------------------------------------------------------
     def add_shock(self, spec: ShockSpec, at: float) -> None:
         s = _Shock(self, spec)
-        self._shocks.append(s)
+        self.model.keep_alive(s)
         self.model.schedule_event(s.fire, at=at)
 
     def eliminate_prek(self, month: int) -> None:
         """Universal TK: four-year-olds move into TK; no pre-K teachers remain (lines 941-950)."""
         self.has_prek = False
-        self._ec_voice = None
-        self.model.remove_prek_teachers(self, month)
+        self.model.teachers_pop.remove_prek(self.index)
         self.model.log_event(month, self.name, "prek_eliminated", "pre-K programme ended; its children moved to TK")
 
-    def adopt_curriculum(self, month: int, trigger: str | None = None) -> None:
-        """A curriculum adopted with another provider, with publisher PD (lines 633-640, 748, 765-766);
-        or, under a publisher or a partnership, the provider's own curriculum (sim/providers.py)."""
-        lead = self.lead
-        if trigger is None:
-            trigger = "curriculum adopted with another provider"
-        for element in (Element.PEDAGOGY, Element.TEACHER_LEARNING):
-            if not self.model.pending[self.index, element]:
-                self.enact(element, month, SOURCE_CURRICULUM, trigger, lead, month)
+    def adopt_curriculum(self, month: int, trigger: str | None = None, content: int | None = None) -> None:
+        """A curriculum adopted with another provider, with publisher PD (lines 633-640, 748,
+        765-766): the owner of pedagogy & materials makes it the routine and adds the publisher's
+        PD to teacher learning. Whether its use follows the provider's vision is the owner's
+        (with probability its buy-in: 'guidance to teachers to use their newly adopted curriculum
+        in ways consistent with this vision', lines 819-823); pre-K is included if the team's
+        early-childhood voices bring it in."""
+        m = self.model
+        d = self.index
+        trigger = trigger or "curriculum adopted with another provider"
+        rng = self.decide_rng
+        for element, form in ((_PEDAGOGY, _REDESIGN if self.structure.has_routine(_PEDAGOGY) else _BUILD), (_TL, _ADD_ON)):
+            u_content, u_prek = rng.random(), rng.random()
+            if self.pending[element]:
+                continue
+            owner = self.owner[element]
+            c = content if content is not None else (_SIGNATURE if u_content < owner.buy_in else _TRADITIONAL)
+            self.enact((element, form, c, u_prek < self.prek_voice(), SOURCE_CURRICULUM, owner, owner, Decision.OWN, trigger),
+                       month, month)
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw by multiplying uniforms (means here are a few months)."""
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
 
 
 class _PendingChange:
     """A decided change waiting for the district's bureaucracy (a Mesa event's callback)."""
 
-    __slots__ = ("district", "element", "month", "source", "trigger", "decider", "__weakref__")
+    __slots__ = ("district", "changes", "month", "__weakref__")
 
-    def __init__(self, district, element, month, source, trigger, decider):
-        self.district, self.element, self.month = district, element, month
-        self.source, self.trigger, self.decider = source, trigger, decider
+    def __init__(self, district: District, changes: list[tuple], month: int):
+        self.district, self.changes, self.month = district, changes, month
 
     def fire(self) -> None:
-        m = month_of_time(self.district.model.time)
-        self.district.enact(self.element, m, self.source, self.trigger, self.decider, self.month)
+        district = self.district
+        m = month_of_time(district.model.time)
+        district.pending[self.changes[0][0]] = False
+        for c in self.changes:
+            # the seat may have changed hands since the decision: its successor enacts it
+            element, form, content, prek, source, owner, proposer, decision, trigger = c
+            owner = district.owner[element] if owner not in district.leaders else owner
+            district.enact((element, form, content, prek, source, owner, proposer, decision, trigger), m, self.month)
 
 
 class _Shock:
@@ -295,81 +479,3 @@ class _Shock:
             self.district.eliminate_prek(m)
         elif self.spec.kind == "curriculum_adoption":
             self.district.adopt_curriculum(m)
-
-
-@lru_cache(maxsize=4096)
-def month_plan(program: ProviderProgram, month: int) -> tuple:
-    """What the provider does in ``month``: (exposure by element, activities, (team reached,
-    SLO for teachers), superintendent convening?, label). Pure function of the programme, cached
-    across runs (a sweep reuses the same programme thousands of times)."""
-    moy = month_of_year(month)
-    p = program
-    acts = []
-    if moy in p.convening_months:
-        acts.append(Activity.CONVENING)
-    if moy in p.slo_months:
-        acts.append(Activity.SLO)
-    if moy in p.coaching_months:
-        acts.append(Activity.COACHING)
-    if moy in p.superintendent_months:
-        acts.append(Activity.SUPERINTENDENT_CONVENING)
-    year = school_year(month)
-    weight = (
-        p.convening_weight * (Activity.CONVENING in acts)
-        + p.coaching_weight * (Activity.COACHING in acts)
-        + p.slo_weight * (Activity.SLO in acts)
-    )
-    emphasis = np.asarray(p.year_row(p.emphasis, year), dtype=float)
-    top = Element(int(np.argmax(emphasis)))
-    label = f"the {acts[0].label} ({top.label.lower()} emphasis, year {year})" if acts else None
-    flags = (
-        Activity.CONVENING in acts or Activity.COACHING in acts,
-        Activity.SLO in acts and p.year_row(p.slo_audience, year) == "teachers",
-    )
-    exposure = weight * emphasis
-    exposure.setflags(write=False)
-    return exposure, tuple(acts), flags, Activity.SUPERINTENDENT_CONVENING in acts, label
-
-
-class Provider(Agent):
-    """The external provider running the initiative's calendar (strategies 3-6, lines 295-316, 357-378).
-
-    Its activities are Mesa events scheduled from the programme's calendar; each delivers exposure
-    weighted by the year's emphasis (lines 380-486) to every district's improvement team.
-    """
-
-    def __init__(self, model: "CoherenceModel"):
-        super().__init__(model)
-        self.program = model.program
-        self.last_activity: str = "the initiative's launch"
-        self.sessions: dict[Activity, int] = {a: 0 for a in Activity}
-
-    def activities(self, month: int) -> tuple[Activity, ...]:
-        return month_plan(self.program, month)[1]
-
-    def active_months(self, horizon: int) -> list[int]:
-        end = min(horizon, 12 * self.program.years)
-        return [m for m in range(end) if self.activities(m)]
-
-    def _plan(self, month: int) -> tuple:
-        return month_plan(self.program, month)
-
-    def deliver(self) -> None:
-        """This month's activities: exposure to teams, SLO uptake, superintendents' buy-in."""
-        model = self.model
-        exposure, acts, flags, superintendents, label = self._plan(month_of_time(model.time))
-        model.expose(exposure)
-        for a in acts:
-            self.sessions[a] += 1
-        model.month_activity = flags
-        if superintendents:
-            gain = model.params.superintendent_buy_in_gain
-            for district in model.district_list:
-                if model.providers is not None and not model.providers.superintendent_convening(district.index):
-                    continue
-                for leader in district.leaders:
-                    if leader.superintendent:
-                        leader.buy_in = min(1.0, leader.buy_in + gain)
-                model.refresh_gates(district)
-        if label is not None:
-            self.last_activity = label

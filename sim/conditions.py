@@ -11,18 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .agendas import agenda
 from .providers import ProviderSpec
-from .vocab import N_ELEMENTS, Capacity, Element, GradeBand
+from .vocab import N_ELEMENTS, Capacity, Element, GradeBand, Phase
 
 ShockKind = Literal["prek_eliminated", "curriculum_adoption"]
 SHOCK_KINDS: tuple[str, ...] = ("prek_eliminated", "curriculum_adoption")
 
-# Elements a lead without positional authority cannot change on their own: the district-wide
-# systems. ASSUMED: the report says authority is needed to orchestrate system-wide change
-# (lines 1263-1278, 1463-1475) but never lists the elements (see docs/ODD.md, limitations).
-SYSTEM_ELEMENTS: frozenset[Element] = frozenset(
-    {Element.FRAMEWORK, Element.ASSESSMENT, Element.SCHOOL_LEADER_LEARNING, Element.OVERSIGHT}
-)
+# Curriculum, assessment and teacher PD "are under the auspices of a single department (typically,
+# Curriculum and Instruction or Education Services)" (lines 1017-1020): the elements a head of that
+# department owns by position. The others (framework, school-leader learning, oversight) belong to
+# the superintendent's office unless a leader's ``owns`` says otherwise (docs/ODD.md 7.4).
+DEPARTMENT_ELEMENTS: tuple[Element, ...] = (Element.PEDAGOGY, Element.ASSESSMENT, Element.TEACHER_LEARNING)
 
 
 def _unit(name: str, value: float) -> float:
@@ -36,8 +36,10 @@ def _unit(name: str, value: float) -> float:
 class LeaderSpec:
     """A district leader involved in (or beside) the initiative.
 
-    ``agenda`` names a competing agenda (e.g. ``"fluency"`` for Diamond's basic-skills push,
-    lines 1270-1278); ``agenda_elements`` are the elements that agenda changes.
+    ``owns``: the elements this leader owns by position (the decisions about them are theirs when
+    they have positional authority; docs/ODD.md 7.4). ``agenda`` names a competing agenda of
+    ``sim.agendas.AGENDAS`` (``"fluency"``: Diamond's basic-skills push, lines 1270-1278): the
+    holder's goals, not the elements it will reach.
     """
 
     role: str
@@ -48,12 +50,21 @@ class LeaderSpec:
     early_childhood: bool = False
     superintendent: bool = False
     agenda: str | None = None
-    agenda_elements: tuple[Element, ...] = ()
+    owns: tuple[Element, ...] = ()
 
     def __post_init__(self) -> None:
         _unit(f"leader {self.role!r}.buy_in", self.buy_in)
-        if self.agenda and not self.agenda_elements:
-            raise ValueError(f"leader {self.role!r}.agenda_elements: a competing agenda needs at least one element")
+        if self.agenda:
+            agenda(self.agenda, field=f"leader {self.role!r}.agenda")
+        object.__setattr__(self, "owns", tuple(Element(e) for e in self.owns))
+        if len(set(self.owns)) != len(self.owns):
+            raise ValueError(f"leader {self.role!r}.owns: an element is listed twice")
+
+    @property
+    def rank(self) -> int:
+        """Position in the district's hierarchy: 3 superintendent, 2 a cabinet-level leader with
+        positional authority, 1 anyone else (lines 1263-1272)."""
+        return 3 if self.superintendent else 2 if self.positional_authority else 1
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,14 @@ class DistrictConditions:
         leads = [l for l in self.leaders if l.leads_initiative]
         if len(leads) != 1:
             raise ValueError(f"{p}.leaders: exactly one leader must lead the initiative, found {len(leads)}")
+        if leads[0].agenda:
+            raise ValueError(f"{p}.lead.agenda: the initiative's lead cannot hold a competing agenda; give it to another leader")
+        claimed: dict[Element, str] = {}
+        for l in self.leaders:
+            for e in l.owns:
+                if e in claimed:
+                    raise ValueError(f"{p}.leaders: {e.key} is owned by both {claimed[e]!r} and {l.role!r}")
+                claimed[e] = l.role
 
     @property
     def lead(self) -> LeaderSpec:
@@ -124,15 +143,16 @@ class DistrictConditions:
 
 
 def _default_emphasis() -> tuple[tuple[float, ...], ...]:
-    # Rows: year 1, 2, 3; columns: Element order. Relative weight of the provider's attention.
-    # Year 1 (lines 386-423): Counting Collections (pedagogy), the common Learning from Children
-    #   assessment, teacher PD in convenings and SLOs; silos between pre-K and elementary.
-    # Year 2 (lines 425-470): HLPPs; districts choose their own assessment; the Coherence
-    #   Framework's four levers (expectations, HLPPs, monitoring progress, teacher and
-    #   administrator capacity) widen attention to framework, oversight and school leaders.
-    # Year 3 (lines 472-486): school-leader learning (SLOs for school leaders), a district
+    # Rows: the provider's phases (sim.vocab.Phase); columns: Element order. Relative weight of the
+    # provider's attention.
+    # SIGNATURE (year 1, lines 386-423): Counting Collections (pedagogy), the common Learning from
+    #   Children assessment, teacher PD in convenings and SLOs; silos between pre-K and elementary.
+    # PRINCIPLES (year 2, lines 425-470): HLPPs; the Coherence Framework's four levers
+    #   (expectations, HLPPs, monitoring progress, teacher and administrator capacity) widen
+    #   attention to framework, oversight and school leaders.
+    # SYSTEMS (year 3, lines 472-486): school-leader learning (SLOs for school leaders), a district
     #   mathematics vision (framework), aligning systems, sustainability.
-    # The weights are assumed; their order within each year follows the report.
+    # The weights are assumed; their order within each phase follows the report.
     return (
         (0.15, 1.00, 0.80, 0.80, 0.10, 0.10),
         (0.50, 0.80, 0.60, 0.80, 0.30, 0.40),
@@ -142,17 +162,19 @@ def _default_emphasis() -> tuple[tuple[float, ...], ...]:
 
 @dataclass(frozen=True)
 class ProviderProgram:
-    """What the external provider does, month by month (strategies 3-6, lines 295-316, 357-378).
+    """What the external provider does (strategies 3-6, lines 295-316, 357-378).
 
     Months are indices within the school year, 0 = July. Timings inside the year are assumed;
     the frequencies are the report's: convenings three times a year, SLOs between them,
-    monthly coaching of team leads, superintendent convenings twice a year.
+    monthly coaching of team leads, superintendent convenings twice a year. ``emphasis`` and
+    ``slo_audience`` have one row per phase of the provider's focus (sim.vocab.Phase): the provider
+    moves to the next phase when what it observes says so (docs/ODD.md 7.8). ``common_assessment``:
+    it starts by asking every district to adopt one assessment (strategy 8, lines 386-396).
     """
 
     years: int = 3
     emphasis: tuple[tuple[float, ...], ...] = field(default_factory=_default_emphasis)
-    hlpp_emphasis: tuple[float, ...] = (0.0, 1.0, 1.0)  # HLPPs from year 2 (lines 444-460)
-    slo_audience: tuple[str, ...] = ("teachers", "teachers", "school_leaders")  # line 476-479
+    slo_audience: tuple[str, ...] = ("teachers", "teachers", "school_leaders")  # lines 476-479
     convening_months: tuple[int, ...] = (3, 7, 10)  # Oct, Feb, May
     slo_months: tuple[int, ...] = (4, 5, 8, 9)  # between convenings
     coaching_months: tuple[int, ...] = tuple(range(1, 12))  # monthly, Aug-Jun
@@ -161,13 +183,16 @@ class ProviderProgram:
     slo_weight: float = 0.4
     coaching_weight: float = 0.5
     prek_focus: float = 1.0  # pre-K focus threaded through the strategies (lines 1009-1015)
+    common_assessment: bool = True  # strategy 8 (lines 386-396)
+    adaptive: bool = True  # the provider shifts its focus on what it observes (lines 378-384)
 
     def __post_init__(self) -> None:
         if self.years < 0:
             raise ValueError(f"program.years: {self.years!r} must be >= 0")
-        for name in ("emphasis", "hlpp_emphasis", "slo_audience"):
-            if len(getattr(self, name)) < 1:
-                raise ValueError(f"program.{name}: needs at least one year")
+        n_phases = len(Phase)
+        for name in ("emphasis", "slo_audience"):
+            if len(getattr(self, name)) != n_phases:
+                raise ValueError(f"program.{name}: needs one row per phase ({n_phases}), got {len(getattr(self, name))}")
         for i, row in enumerate(self.emphasis):
             if len(row) != N_ELEMENTS:
                 raise ValueError(f"program.emphasis[{i}]: needs {N_ELEMENTS} values, got {len(row)}")
@@ -180,11 +205,11 @@ class ProviderProgram:
             for mo in getattr(self, name):
                 if not 0 <= mo < 12:
                     raise ValueError(f"program.{name}: {mo!r} is not a month of the year in [0, 11]")
+        for name in ("convening_weight", "slo_weight", "coaching_weight"):
+            v = float(getattr(self, name))
+            if not 0.0 <= v <= 10.0:
+                raise ValueError(f"program.{name}: {v!r} is out of range; allowed: [0, 10]")
         _unit("program.prek_focus", self.prek_focus)
-
-    def year_row(self, table: tuple, year: int):
-        """Row of a per-year table for 1-based ``year``; later years repeat the last row."""
-        return table[min(year, len(table)) - 1]
 
 
 @dataclass(frozen=True)

@@ -1,63 +1,98 @@
 """The CoherenceModel: districts changing six infrastructure elements month by month.
 
 One run is a pure function of (conditions, parameters, seed). docs/ODD.md describes the model;
-each mechanism below names the report passage it stands on (003_5ef94897120ea9a2.txt).
+each mechanism names the report passage it stands on (003_5ef94897120ea9a2.txt).
 
-Performance note: the state of the 4 x 6 district-elements and of every teacher is held in numpy
-arrays owned by the model; agents read and write their rows. Per-agent Python runs only for rare
-events (a change, a turnover, a shock). Hazards are cached and recomputed only when their inputs
-change. Teacher agents are created on first access to ``model.teachers`` (the app, notebooks),
-since sweeps need the teachers' state, not thousands of Python objects.
+A month (``step``; Mesa fires it at integer times, so step s is model month s - 1):
+
+1. the provider holds this month's activities (sim/initiative.py): the teams gain readiness for the
+   emphasised elements and understanding, teams hear each other at convenings, school leaders
+   attend sessions aimed at them, superintendents meet; at the start of each programme year the
+   provider first revisits its focus on what it has observed;
+2. teachers move between practices (sim/teachers.py), and what classrooms show moves leaders'
+   buy-in and the teams' grasp of the principles (``evidence_gain``);
+3. leaders with a competing agenda may push it into another element (``District.push_agenda``);
+4. the teams work (sim/team.py): readiness fades, projects progress and are designed, proposed and
+   decided (``District.design``), spare attention takes up new elements;
+5. changed elements carrying the same vision may become linked.
+
+Shocks, delayed enactments and leader turnover are Mesa events inside the month (sim/calendar.py).
+State that every district has per element (readiness, projects, what changed) lives in numpy rows
+owned by the model, so that the monthly pass is one vectorised step for all districts.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
+import random
+
 import numpy as np
 from mesa import Model
 from mesa.agentset import AgentSet
+from mesa.datacollection import DataCollector
 
 from .agents import District, Leader, Provider, Teacher
-from .calendar import PROVIDER_OFFSET, SHOCK_OFFSET, TURNOVER_OFFSET, school_year
+from .calendar import SHOCK_OFFSET, TURNOVER_OFFSET, school_year
 from .conditions import Conditions
 from .parameters import Parameters
 from .providers import ProviderState, needs_state
-from .records import SOURCE_AGENDA, SOURCE_INITIATIVE, ChangeRecord, EventRecord, LinkRecord
-from .teachers import GROUPS_PER_DISTRICT, TeacherPopulation
-from .vocab import N_ELEMENTS, Capacity, Content, Element, Practice
+from .records import ChangeRecord, EventRecord, LinkRecord
+from .teachers import N_GROUPS, TeacherCohorts
+from .vocab import N_ELEMENTS, Capacity, Content, Element, GradeBand, Phase
 
 _E = N_ELEMENTS
-_TRI = np.triu(np.ones((_E, _E), dtype=bool), k=1)  # each unordered element pair once
-_TL = int(Element.TEACHER_LEARNING)
-_P_MAX = 1.0 - 1e-12  # largest monthly move probability a teacher group can have
+_SLL, _OVERSIGHT, _FRAMEWORK, _PEDAGOGY, _TL = (int(Element.SCHOOL_LEADER_LEARNING), int(Element.OVERSIGHT),
+                                                int(Element.FRAMEWORK), int(Element.PEDAGOGY), int(Element.TEACHER_LEARNING))
+_ASSESSMENT = int(Element.ASSESSMENT)
+_PREK = int(GradeBand.PREK)
+_SIGNATURE, _PRINCIPLES, _COMPETING = int(Content.SIGNATURE), int(Content.PRINCIPLES), int(Content.COMPETING)
+
+
+class HorizonReached(RuntimeError):
+    """Stepping a model past its horizon (the run is over; make a new model to run longer)."""
 
 
 class CoherenceModel(Model):
-    """Districts, their leaders and teachers, and an external provider, over a monthly calendar."""
+    """Districts, their leaders, school leaders and teachers, and an external provider.
 
-    def __init__(self, conditions: Conditions, parameters: Parameters | None = None, rng=None):
+    ``parameters`` (default ``Parameters()``, the documented prior centre) may be overridden by
+    keyword, one parameter name each (``CoherenceModel(conditions, team_attention=3)``), which is
+    how ``mesa.batch_run`` passes a design. ``collect=True`` attaches a Mesa ``DataCollector``
+    (model reporters: elements changed, the four dimensions' shares, the provider's phase; agent
+    reporters: each leader's role and buy-in), collected at the start and every month, for
+    ``mesa.batch_run`` and the app; runs for analysis leave it off for speed. The model stops
+    (``running`` False) at ``conditions.horizon_months``; stepping it further raises
+    ``HorizonReached``.
+    """
+
+    def __init__(self, conditions: Conditions, parameters: Parameters | None = None, rng=None, *,
+                 collect: bool = False, **parameter_values: float):
+        if not isinstance(conditions, Conditions):
+            raise TypeError(f"conditions: expected sim.Conditions, got {type(conditions).__name__}")
         super().__init__(rng=rng)
         self.conditions = conditions
-        self.params = P = parameters if parameters is not None else Parameters()
+        P = parameters if parameters is not None else Parameters()
+        if parameter_values:
+            P = Parameters.from_mapping({**P.to_dict(), **parameter_values})
+        self.params = P
         self.program = conditions.program
         self.horizon = H = conditions.horizon_months
-        # Separate streams, so that changing one district or mechanism shifts the random numbers of
-        # as few others as possible (common random numbers for what-ifs):
-        # - ``rng_decide`` (the model's own): one fixed-size block of uniforms per month (change hits);
-        # - one stream per district (``District.stream``): first, at initialisation, its teachers'
-        #   thresholds and its leaders' turnover months (fixed counts); then everything whose count
-        #   depends on what happened in that district (deciders, enactments, latency, links, its
-        #   competing agenda, successors). A what-if that changes one district leaves the others'
-        #   random numbers untouched.
         D = self.n_districts = len(conditions.districts)
-        self.rng_decide = self.rng
-        self.district_streams = self.rng.spawn(D)
+        # Random numbers: one seed sequence per district, spawned from the run's; each district's
+        # decisions, links, turnover and teachers draw from their own streams, so a what-if that
+        # changes one district leaves the others' random numbers untouched (docs/ODD.md 7.14).
+        children = self.rng.bit_generator.seed_seq.spawn(D)
+        seeds = [c.generate_state(5) for c in children]
+        teacher_streams = [random.Random(int(s[4])) for s in seeds]
         self._turbulence = [self._turbulence_at(m) for m in range(H)]
-        # Element state (district x element).
+        self._alive: set = set()  # callbacks Mesa holds weakly
+
+        # Per district-element state (rows of the districts).
         self.capacity0 = np.array([[int(c) for c in d.capacity] for d in conditions.districts], dtype=np.int8)
         self.capacity = self.capacity0.copy()
-        self.readiness = np.zeros((D, _E))
-        self.pending = np.zeros((D, _E), dtype=bool)
-        self.created = np.zeros((D, _E), dtype=bool)
+        self.proposals_blocked = np.zeros((D, _E), dtype=np.int16)
+        self.common_adopted = [False] * D  # took up the provider's common assessment (lines 386-396, 1041)
         self.n_add_on = np.zeros((D, _E), dtype=np.int16)
         self.n_transform = np.zeros((D, _E), dtype=np.int16)
         self.n_consistent = np.zeros((D, _E), dtype=np.int16)
@@ -70,164 +105,96 @@ class CoherenceModel(Model):
         self.changes: list[ChangeRecord] = []
         self.link_log: list[LinkRecord] = []
         self.event_log: list[EventRecord] = []
-        self.month_activity = (False, False)  # (team reached, SLO for teachers) this month
 
-        self.teacher_pop = TeacherPopulation(conditions.districts, H, self.district_streams)
+        self.teachers_pop = TeacherCohorts(conditions.districts, teacher_streams)
         self._teacher_agents: AgentSet | None = None
+        self._teacher_p_cache: dict = {}
+        self._emphasis_rows = [np.asarray(row, dtype=float) for row in self.program.emphasis]
 
         # Agents.
         self.provider = Provider(self)
-        self.district_list: list[District] = [District(self, dc, i) for i, dc in enumerate(conditions.districts)]
-
-        # Multipliers on the change hazard: size -> need (few school leaders need no formal
-        # learning system, lines 1287-1291) and leadership gates (lines 1263-1278).
-        self.need = np.ones((D, _E))
-        self.gate = np.ones((D, _E))
-        for dist_agent in self.district_list:
-            dc = dist_agent.conditions
-            nl = dc.n_school_leaders
-            if P.leaders_half_need > 0:
-                self.need[dist_agent.index, Element.SCHOOL_LEADER_LEARNING] = nl / (nl + P.leaders_half_need)
-            if dc.prior_provider:
-                self.readiness[dist_agent.index] += P.head_start_prior_provider
-            self.gate[dist_agent.index] = dist_agent.gates()
-        # Provider types (sim/providers.py): who joined, what they receive, the partnership's health.
-        # None for the case's provider (a PL provider alone, districts already recruited): the
-        # original code path, with no extra random numbers.
+        self.district_list: list[District] = [District(self, dc, i, seeds[i]) for i, dc in enumerate(conditions.districts)]
+        self._link_candidates: list[list[tuple]] = [[] for _ in range(D)]
+        self._links_dirty = [False] * D
+        # Provider types (sim/providers.py): None for the case's PL provider alone.
         self.providers: ProviderState | None = ProviderState(self) if needs_state(conditions.provider) else None
-        self._agenda: list[tuple[District, Leader]] = []
-        self._refresh_agendas()
-        self._p_change: np.ndarray | None = None  # cached monthly change probabilities
-        self._p_change_key: tuple | None = None
-        self._mult: np.ndarray | None = None  # cached hazard multipliers that change only on events
-        # Candidate links: pairs of changed elements sharing content, not yet linked. Updated when
-        # an element changes; the arrays below are rebuilt from the dict only when it changed.
-        self._link_candidates: dict[tuple[int, int, int], bool] = {}
-        self._link_arrays: tuple | None = None
-        self._link_p_key: tuple | None = None
-        self._teacher_cache: dict = {}
-        self._hlpp_cache: tuple | None = None
-        self._tl_version = 0  # bumps when a teacher-learning element changes
 
-        # The calendar: provider activities, shocks and leader turnover are Mesa events.
-        for month in self.provider.active_months(H):
-            self.schedule_event(self.provider.deliver, at=month + PROVIDER_OFFSET)
+        # The calendar's events: shocks, provider-type adoptions, leader turnover.
+        for dist in self.district_list:
+            for shock in dist.conditions.shocks:
+                if shock.month < H:
+                    dist.add_shock(shock, at=shock.month + SHOCK_OFFSET)
         if self.providers is not None:
             self.providers.schedule(SHOCK_OFFSET)
-        for dist_agent in self.district_list:
-            for shock in dist_agent.conditions.shocks:
-                if shock.month < H:
-                    dist_agent.add_shock(shock, at=shock.month + SHOCK_OFFSET)
-        # Turnover hazard per month (lines 599-601, 1350-1352): higher in turbulent years.
-        self._turnover_hazard = -np.expm1(
-            -np.array([P.leader_turnover_rate * (1.0 + self.turbulence(m)) for m in range(H)])
-        )
-        for dist_agent in self.district_list:
-            for leader in dist_agent.leaders:
-                self.schedule_turnover(leader, 0)
+        hazard = [P.leader_turnover_rate * (1.0 + t) for t in self._turbulence]
+        self._cum_turnover = [0.0]
+        for h in hazard:
+            self._cum_turnover.append(self._cum_turnover[-1] + h)
+        for dist in self.district_list:
+            for leader in list(dist.leaders):
+                self._schedule_turnover(leader, 0)
+
+        self.datacollector: DataCollector | None = None
+        self._collect = bool(collect)
+        if collect:
+            self.datacollector = _collector()
+            self.datacollector.collect(self)
 
     # --- agents on demand ---------------------------------------------------------------------
     @property
     def teachers(self) -> AgentSet:
-        """Every active teacher as a Mesa agent (created on first access)."""
-        if self._teacher_agents is None:
-            pop = self.teacher_pop
-            agents = [
-                Teacher(self, self.district_list[int(pop.district[i])], int(i))
-                for i in np.flatnonzero(pop.active)
-            ]
-            self._teacher_agents = AgentSet(agents, random=self.random)
+        """Every active teacher as a Mesa agent, with her current practice (made on each access
+        from the cohorts: a teacher's identity within her group is not tracked)."""
+        if self._teacher_agents is not None:
+            for t in list(self._teacher_agents):
+                t.remove()
+        agents = []
+        for dist in self.district_list:
+            for band, on_team, practice, count in self.teachers_pop.group_practices(dist.index):
+                agents.extend(Teacher(self, dist, band, on_team, practice) for _ in range(count))
+        self._teacher_agents = AgentSet(agents, random=self.random)
         return self._teacher_agents
 
+    @property
+    def leaders(self) -> list[Leader]:
+        return [l for d in self.district_list for l in d.leaders]
+
+    # --- views of the teams as (district x element) arrays, for the app and analyses ------------
+    @property
+    def readiness(self) -> np.ndarray:
+        return np.array([d.team.readiness for d in self.district_list])
+
+    @property
+    def pending(self) -> np.ndarray:
+        return np.array([d.pending for d in self.district_list])
+
+    @property
+    def project(self) -> np.ndarray:
+        return np.array([[e in d.team.projects for e in range(_E)] for d in self.district_list])
+
+    @property
+    def know(self) -> np.ndarray:
+        return np.array([d.team.know for d in self.district_list])
+
+    @property
+    def know_principles(self) -> np.ndarray:
+        return np.array([d.team.know_principles for d in self.district_list])
+
     # --- helpers used by agents -------------------------------------------------------------
-    def refresh_gates(self, district: District) -> None:
-        self.gate[district.index] = district.gates()
-        if self._mult is not None:
-            for e in range(_E):
-                self._update_mult(district.index, e)
+    def keep_alive(self, callback_owner) -> None:
+        self._alive.add(callback_owner)
 
-    def _update_mult(self, d: int, e: int) -> None:
-        """Recompute the event-driven hazard multiplier of one district-element: need x gate x
-        capacity x repeat, or 0 while a decision is pending (section 7.2 of docs/ODD.md)."""
-        P = self.params
-        if self.pending[d, e]:
-            v = 0.0
-        else:
-            v = self.need[d, e] * self.gate[d, e]
-            if self.capacity[d, e] == Capacity.DID_NOT_EXIST:
-                v *= P.hazard_did_not_exist
-            if self.first_month[d, e] >= 0:
-                v *= P.repeat_change_factor
-        self._mult[d, e] = v
-        self._p_change = None
+    def served(self, d: int) -> bool:
+        """District ``d`` receives the provider's programme now."""
+        return self.providers is None or self.providers.served(d)
 
-    def state_changed(self, d: int, e: int) -> None:
-        """Element ``e`` of district ``d`` changed state (pending, changed): update cached hazards."""
-        if self._mult is not None:
-            self._update_mult(d, e)
-
-    def _refresh_agendas(self) -> None:
-        self._agenda = [(d, l) for d in self.district_list for l in d.leaders if l.competing]
-
-    def schedule_turnover(self, leader: Leader, from_month: int, rng: np.random.Generator | None = None) -> None:
-        """Draw when ``leader`` leaves (a Mesa event), if within the horizon."""
-        h = self._turnover_hazard[from_month:]
-        if not len(h) or not h.any():
-            return
-        hit = np.flatnonzero((rng if rng is not None else leader.district.stream).random(len(h)) < h)
-        if len(hit):
-            self.schedule_event(leader.leave, at=from_month + int(hit[0]) + TURNOVER_OFFSET)
-
-    def leader_replaced(self, old: Leader, new: Leader, month: int) -> None:
-        if old.leads_initiative:
-            # A new lead restarts part of the work (assumed; lines 599-601).
-            self.readiness[old.district.index] *= 1.0 - self.params.turnover_readiness_loss
-        self.refresh_gates(old.district)
-        self._refresh_agendas()
-        self.log_event(month, old.district.name, "leader_turnover", f"{old.role} replaced (new buy-in {new.buy_in:.2f})")
-        if month + 1 < self.horizon:
-            self.schedule_turnover(new, month + 1, old.district.stream)
-
-    def expose(self, amount: np.ndarray) -> None:
-        """Provider exposure reaches every district's team; turbulence (COVID, closings, turnover,
-        lines 599-601) is assumed to cost a share of it. Under another provider type the exposure
-        is weighted by kind and reaches only served districts (``ProviderState.exposure``)."""
-        if self.providers is not None:
-            amount = self.providers.exposure(amount)
-        self.readiness += amount * (1.0 - self.turbulence(int(self.time)))
-        self._p_change = None
-
-    def hlpp_emphasis(self, d: int, month: int) -> float:
-        """Emphasis on the HLPPs that district ``d`` works under in ``month``: the provider's
-        (from year 2, lines 444-460) during the programme; afterwards the district sustains the
-        HLPPs only if it already carries them in some element (lines 1440-1461)."""
-        year = school_year(month)
-        if year <= self.program.years:
-            if self.providers is None:
-                return float(self.program.year_row(self.program.hlpp_emphasis, year))
-            if self.providers.served(d):  # publisher PL carries a share of it (sim/providers.py)
-                return float(self.program.year_row(self.program.hlpp_emphasis, year)) * self.providers.depth
-        return 1.0 if self.content[d, :, Content.PRINCIPLES].any() else 0.0
-
-    def turbulence(self, month: int) -> float:
-        """Share of effort lost to turbulence in ``month`` (lines 599-601, 1350-1352), capped at 0.95."""
-        return self._turbulence[month] if 0 <= month < self.horizon else self._turbulence_at(month)
-
-    def _turbulence_at(self, month: int) -> float:
-        t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
-        return min(t, 0.95)
-
-    def hlpp_share(self, d: int, month: int) -> float:
-        """Share of the district's active teachers practising the HLPPs at the end of the previous
-        school year: what district leaders have seen of classroom uptake (assumed; lines 444-460)."""
-        year = school_year(month)
-        if year == 1:
-            return 0.0
-        if self._hlpp_cache is None or self._hlpp_cache[0] != year:
-            counts = self.teacher_pop.district_counts(12 * (year - 1) - 1)
-            n = counts.sum(axis=1)
-            self._hlpp_cache = (year, np.where(n > 0, counts[:, Practice.HLPP] / np.maximum(n, 1), 0.0))
-        return float(self._hlpp_cache[1][d])
+    def principles_available(self, d: int) -> bool:
+        """The HLPPs are within reach of district ``d``: the provider teaches them to it now, or the
+        district already carries them in some element."""
+        in_program = school_year(max(self.steps - 1, 0)) <= self.program.years
+        if in_program and self.served(d) and self.provider.teaches_principles():
+            return True
+        return self.district_list[d].structure_carries_principles()
 
     def record_change(self, d: int, rec: ChangeRecord) -> None:
         e = int(rec.element)
@@ -244,227 +211,319 @@ class CoherenceModel(Model):
             self.first_month[d, e] = rec.month
         self.content[d, e, rec.content] = True
         if rec.content == Content.PRINCIPLES:
-            # Counting Collections is the vehicle for the HLPPs (lines 444-451).
-            self.content[d, e, Content.SIGNATURE] = True
-        self.pending[d, e] = False
+            self.content[d, e, Content.SIGNATURE] = True  # Counting Collections is their vehicle (lines 444-451)
+        if (e == _ASSESSMENT and rec.consistent and rec.source == "initiative" and self.provider.common_assessment):
+            self.common_adopted[d] = True
+        dist = self.district_list[d]
+        self.capacity[d, e] = dist.structure.capacity(e)
         self.changes.append(rec)
-        self.state_changed(d, e)
-        self._update_link_candidates(d, e)
-        if e == _TL:
-            self._tl_version += 1
+        dist.changed.add(e)
+        dist.update_reach()
+        self._links_dirty[d] = True
 
-    def _update_link_candidates(self, d: int, e: int) -> None:
-        """Element ``e`` of district ``d`` changed: pairs with it that now share content become
-        candidate links (consistent if they share the provider's practice, lines 885-914;
-        inconsistent if they share only a competing vision, lines 909-914)."""
-        c = self.content[d]
-        sig_e, comp_e = c[e, Content.SIGNATURE], c[e, Content.COMPETING]
-        changed = False
-        for f in range(_E):
-            if f == e or self.links[d, e, f] or self.first_month[d, f] < 0:
+    # --- alignment ----------------------------------------------------------------------------
+    def _update_link_candidates(self, d: int) -> None:
+        """Pairs of changed elements carrying the same vision, not yet linked, with their hazard
+        multipliers: coordination (the lead, or the agenda's holder, directs both owners; else
+        ``coordination_without_authority``) x structure (both run routines; else
+        ``piece_link_factor``)."""
+        P = self.params
+        dist = self.district_list[d]
+        s = dist.structure
+        changed = sorted(dist.changed)
+        lead = dist.lead
+        holders = dist.agenda_holders
+        out = []
+        for i, a in enumerate(changed):
+            for b in changed[i + 1:]:
+                if (a, b) in dist.linked_pairs:
+                    continue
+                if s.holds_provider(a) and s.holds_provider(b):
+                    consistent, by = True, lead
+                elif s.holds(a, _COMPETING) and s.holds(b, _COMPETING) and holders:
+                    consistent, by = False, holders[0]
+                else:
+                    continue
+                mult = 1.0 if dist.coordinated(a, b, by) else P.coordination_without_authority
+                if not (s.has_routine(a) and s.has_routine(b)):
+                    mult *= P.piece_link_factor
+                if mult > 0.0:
+                    out.append((a, b, consistent, mult))
+        self._link_candidates[d] = out
+        self._links_dirty[d] = False
+
+    def _link(self, month: int, turbulence: float, supported: list[bool]) -> None:
+        """Changed elements carrying the same vision become intentionally linked over time, so what
+        is changed early links more (lines 885-914, 1063-1081)."""
+        rate = self.params.link_rate * (1.0 - turbulence)
+        for dist in self.district_list:
+            d = dist.index
+            if self._links_dirty[d]:
+                self._update_link_candidates(d)
+            cands = self._link_candidates[d]
+            if not cands:
                 continue
-            ok = bool(sig_e and c[f, Content.SIGNATURE])
-            if ok or (comp_e and c[f, Content.COMPETING]):
-                key = (d, e, f) if e < f else (d, f, e)
-                if self._link_candidates.get(key) != ok:
-                    self._link_candidates[key] = ok
-                    changed = True
-        if changed:
-            self._link_arrays = None
+            r = rate * (1.0 if supported[d] else self.params.post_initiative_momentum)
+            rng = dist.link_rng
+            formed = False
+            for a, b, consistent, mult in cands:
+                if rng.random() < -math.expm1(-r * mult):
+                    self.add_link(d, a, b, consistent, month)
+                    formed = True
+            if formed:
+                self._links_dirty[d] = True
 
     def add_link(self, d: int, a: int, b: int, consistent: bool, month: int) -> None:
-        """Link two changed elements now (a bundle's curriculum-embedded PL, sim/providers.py)."""
-        key = (d, a, b) if a < b else (d, b, a)
-        if self._link_candidates.pop(key, None) is not None:
-            self._link_arrays = None
+        dist = self.district_list[d]
+        a, b = min(a, b), max(a, b)
+        dist.linked_pairs.add((a, b))
         self.links[d, a, b] = self.links[d, b, a] = True
         self.link_consistent[d, a, b] = self.link_consistent[d, b, a] = consistent
-        self.link_log.append(
-            LinkRecord(month, self.district_list[d].name, Element(a), Element(b),
-                       Content.SIGNATURE if consistent else Content.COMPETING, consistent)
-        )
+        self.link_log.append(LinkRecord(month, dist.name, Element(a), Element(b),
+                                        Content.SIGNATURE if consistent else Content.COMPETING, consistent))
 
-    def services_changed(self) -> None:
-        """A district's services started or stopped (a partnership failed): drop cached hazards."""
-        self._p_change = None
-
+    # --- events -------------------------------------------------------------------------------
     def log_event(self, month: int, district: str, kind: str, detail: str) -> None:
         self.event_log.append(EventRecord(month, district, kind, detail))
 
-    def remove_prek_teachers(self, district: District, month: int) -> None:
-        gone = self.teacher_pop.remove_prek(district.index, month)
-        if self._teacher_agents is not None:
-            gone_set = set(gone.tolist())
-            for t in [t for t in self._teacher_agents if t.index in gone_set]:
-                self._teacher_agents.remove(t)
-                t.remove()
-        self._tl_version += 1
+    def services_changed(self) -> None:
+        """A district's services started or stopped (a partnership failed)."""
 
-    # --- the monthly step --------------------------------------------------------------------
+    def _schedule_turnover(self, leader: Leader, from_month: int) -> None:
+        """When ``leader`` leaves: the first month whose cumulative hazard since ``from_month``
+        passes an Exp(1) draw from the district's turnover stream (the monthly process exactly)."""
+        cum = self._cum_turnover
+        if from_month >= self.horizon or cum[-1] <= cum[from_month]:
+            return
+        threshold = cum[from_month] - math.log(1.0 - leader.district.turnover_rng.random())
+        m = bisect.bisect_left(cum, threshold) - 1  # first month m with cum[m + 1] >= threshold
+        if m < self.horizon:
+            event = _Turnover(self, leader)
+            self.keep_alive(event)
+            self.schedule_event(event.fire, at=m + TURNOVER_OFFSET)
+
+    def leader_leaves(self, leader: Leader, month: int) -> None:
+        """Turnover (lines 599-601, 1350-1352): a successor arrives with a buy-in drawn from
+        [0.3, 1] (assumed). A new lead loses part of the team's understanding and its projects."""
+        dist = leader.district
+        if leader not in dist.leaders:
+            return
+        new = dist.replace_leader(leader, dist.turnover_rng.uniform(0.3, 1.0))
+        d = dist.index
+        if leader.leads_initiative:
+            dist.team.forget(self.params.turnover_understanding_loss)
+        self._links_dirty[d] = True
+        self.log_event(month, dist.name, "leader_turnover", f"{leader.role} replaced (new buy-in {new.buy_in:.2f})")
+        self._schedule_turnover(new, month + 1)
+
+    # --- the month -----------------------------------------------------------------------------
     def step(self) -> None:
+        if self.steps > self.horizon:
+            self.steps -= 1
+            raise HorizonReached(
+                f"the run is over: its horizon is {self.horizon} months (conditions.horizon_months); "
+                "make a new model with a longer horizon to run longer"
+            )
         month = self.steps - 1
         year = school_year(month)
-        turb = self.turbulence(month)
+        turb = self._turbulence[month]
         in_program = year <= self.program.years
-        momentum = 1.0 if in_program else self.params.post_initiative_momentum
-        key = None
-        if self.providers is not None:
-            # Per district: supported this month (joined, services not withdrawn) or on its own.
-            served = self.providers.in_program(in_program)
-            momentum = np.where(served, 1.0, self.params.post_initiative_momentum)[:, None]
-            key = (turb, in_program, self.providers.version)
-        self._decide(month, turb, momentum, key)
-        if self._agenda:
-            self._competing_agendas(month, turb)
-        self._link(month, turb)
-        self._teachers(month, turb, in_program)
-        self.month_activity = (False, False)
-        if self.providers is not None:
-            self.providers.month(month)  # the partnership's health; a failure withdraws services
+        providers = self.providers
+        supported = [in_program and self.served(d) for d in range(self.n_districts)]
+        after = self.params.post_initiative_momentum
+        # 1. the provider
+        if in_program:
+            self._provider_month(month, year, turb, supported)
+        # 2. teachers
+        self._teachers_month(month, turb, in_program, supported)
+        # 3.-4. each district: evidence, agendas, the team's work
+        trigger = _Triggers(self.provider, supported)
+        for dist in self.district_list:
+            dist.month(month, turb, 1.0 if supported[dist.index] else after, trigger)
+        # 5. alignment
+        self._link(month, turb, supported)
+        if providers is not None:
+            providers.month(month)  # the partnership's health; a failure withdraws services
         if month + 1 == 12 * self.program.years and month + 1 < self.horizon:
             self.log_event(month, "", "programme_ended", "the provider's programme ends; districts continue on their own")
+        if month + 1 >= self.horizon:
+            self.running = False
+        if self._collect:
+            self.datacollector.collect(self)
 
-    def _decide(self, month: int, turb: float, momentum, key: tuple | None = None) -> None:
-        """Participation -> change: readiness from the provider's emphasis, need, leadership gate,
-        capacity (lines 994-1060, 1082-1129, 1263-1278, 1280-1302). ``momentum`` is a number, or
-        a (D, 1) array under another provider type (``key`` then identifies it for the cache)."""
-        if key is None:
-            key = (turb, momentum)
-        if self._p_change is None or self._p_change_key != key:
-            P = self.params
-            if self._mult is None:
-                self._mult = np.empty_like(self.need)
-                for d in range(self.n_districts):
-                    for e in range(_E):
-                        self._update_mult(d, e)
-            ready = self.readiness / (self.readiness + P.readiness_half)
-            self._p_change = -np.expm1(ready * self._mult * (-P.change_rate * (1.0 - turb) * momentum))
-            self._p_change_key = key
-        hits = np.flatnonzero(self.rng_decide.random(self._p_change.shape) < self._p_change)
-        if not len(hits):
+    def _provider_month(self, month: int, year: int, turb: float, supported: list[bool]) -> None:
+        provider = self.provider
+        pop = self.teachers_pop
+        if month % 12 == 0 and year >= 2:
+            teams = [pop.level_counts(d.index, team_only=True) for d in self.district_list if supported[d.index]]
+            n = sum(sum(c) for c in teams) or 1
+            cc = sum(c[1] + c[2] for c in teams) / n
+            hlpp = sum(c[2] for c in teams) / n
+            adopted = [self.common_adopted[d.index] for d in self.district_list if supported[d.index]]
+            share_adopted = sum(adopted) / len(adopted) if adopted else 0.0
+            for note in provider.plan_year(month, cc, hlpp, share_adopted):
+                self.log_event(month, "", "provider_adapts", note)
+        plan = provider.plan(month)
+        if not plan.activities:
             return
-        per_district = isinstance(momentum, np.ndarray)  # another provider type (sim/providers.py)
-        trigger = self.provider.last_activity if not per_district and momentum == 1.0 else "the district's own sustainability plan"
-        if per_district:
-            triggers = [self.provider.last_activity if m == 1.0 else trigger for m in momentum[:, 0].tolist()]
-        for flat in hits.tolist():
-            d, e = divmod(flat, _E)
-            district = self.district_list[d]
-            element = Element(e)
-            decider = district.choose_decider(element, district.stream.random())
-            district.decide(element, month, SOURCE_INITIATIVE, triggers[d] if per_district else trigger, decider)
-
-    def _competing_agendas(self, month: int, turb: float) -> None:
-        """An authority holder's own agenda changes its elements (lines 832-868, 1270-1278)."""
+        provider.record(month, plan)
         P = self.params
-        h_new = -np.expm1(-P.competing_agenda_rate * (1.0 - turb))
-        h_again = -np.expm1(-P.competing_agenda_rate * P.repeat_change_factor * (1.0 - turb))
-        for district, leader in self._agenda:
-            d = district.index
-            u = district.stream.random(len(leader.agenda_elements)).tolist()
-            for e, ue in zip(leader.agenda_elements, u):
-                if self.pending[d, e]:
-                    continue
-                if ue < (h_again if self.content[d, e, Content.COMPETING] else h_new):
-                    district.decide(e, month, SOURCE_AGENDA, f"the {leader.agenda} agenda of the {leader.role}", leader)
+        prov = self.providers
+        amount = plan.team_exposure * (1.0 - turb)
+        emphasis = provider.emphasis()
+        principles = provider.teaches_principles()
+        for dist in self.district_list:
+            d = dist.index
+            if not supported[d]:
+                continue
+            if prov is None:
+                dist.team.expose(amount, emphasis, P.learning_rate, principles, 1.0)
+            else:
+                w = prov.weights
+                dist.team.expose(amount, [emphasis[e] * w[e] for e in range(_E)], P.learning_rate, principles, prov.depth)
+        if plan.convening and P.peer_learning > 0.0 and self.n_districts > 1:
+            # Teams hear what the other districts changed in the provider's direction and see their
+            # redesigned routines (lines 355-365, 1046-1062).
+            structures = [dist.structure for dist in self.district_list]
+            held = [[s.holds_provider(e) for e in range(_E)] for s in structures]
+            redesigned = [[s.routine[e] in (_SIGNATURE, _PRINCIPLES) for e in range(_E)] for s in structures]
+            held_total = [sum(h[e] for h in held) for e in range(_E)]
+            redesigned_total = [sum(r[e] for r in redesigned) for e in range(_E)]
+            others = self.n_districts - 1
+            for dist in self.district_list:
+                d = dist.index
+                if supported[d]:
+                    dist.team.hear_peers([(held_total[e] - held[d][e]) / others for e in range(_E)],
+                                         [(redesigned_total[e] - redesigned[d][e]) / others for e in range(_E)],
+                                         P.peer_learning, self.program.convening_weight * (1.0 - turb))
+        if plan.slo and provider.slo_audience() == "school_leaders":
+            w = self.program.slo_weight * (1.0 - turb)
+            for dist in self.district_list:
+                if supported[dist.index]:
+                    dist.school_leaders.attend(w)
+                    dist.team.raise_readiness(_SLL, w)
+        if plan.superintendents:
+            gain = P.superintendent_buy_in_gain
+            for dist in self.district_list:
+                if supported[dist.index] and (prov is None or prov.superintendent_convening(dist.index)):
+                    for leader in dist.leaders:
+                        if leader.superintendent:
+                            leader.buy_in += gain * (1.0 - leader.buy_in)
 
-    def _link(self, month: int, turb: float) -> None:
-        """Alignment: changed elements carrying the same practice become linked over time, so
-        early emphasis yields more links (lines 885-914, 1063-1080); created elements link less
-        (Table 4, lines 1134-1194)."""
-        if not self._link_candidates:
-            return
-        if self._link_arrays is None:
-            keys = sorted(self._link_candidates)  # grouped by district
-            cr = self.created
-            mult = np.array([self.params.link_did_not_exist if (cr[d, a] or cr[d, b]) else 1.0 for d, a, b in keys])
-            per_district = np.bincount([k[0] for k in keys], minlength=self.n_districts).tolist()
-            self._link_arrays = (keys, mult, per_district)
-            self._link_p_key = None
-        keys, mult, per_district = self._link_arrays
-        if self._link_p_key != turb:
-            self._link_p = -np.expm1(-(self.params.link_rate * (1.0 - turb)) * mult)
-            self._link_p_key = turb
-        # Each district's uniforms come from its own stream.
-        streams = self.district_streams
-        u = np.concatenate([streams[d].random(n) for d, n in enumerate(per_district) if n])
-        new = np.flatnonzero(u < self._link_p)
-        if not len(new):
-            return
-        for i in new.tolist():
-            d, a, b = keys[i]
-            consistent = self._link_candidates.pop((d, a, b))
-            self.links[d, a, b] = self.links[d, b, a] = True
-            self.link_consistent[d, a, b] = self.link_consistent[d, b, a] = consistent
-            self.link_log.append(
-                LinkRecord(month, self.district_list[d].name, Element(a), Element(b),
-                           Content.SIGNATURE if consistent else Content.COMPETING, consistent)
-            )
-        self._link_arrays = None
-
-    def _teachers(self, month: int, turb: float, in_program: bool) -> None:
-        """Teachers' practice: team members learn in convenings and coaching, everyone in SLOs and
-        through a changed district teacher-learning element (lines 357-372, 751-766, 1297-1302)."""
-        team, slo = self.month_activity
-        # Teachers deepen to the HLPPs while they are emphasised (by the provider, or afterwards
-        # by a district that carries them) or taught in district teacher learning.
-        if in_program:
-            hlpp_on = (self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0,) * self.n_districts
-        else:
-            hlpp_on = tuple(self.content[:, :, Content.PRINCIPLES].any(axis=1).tolist())
-        if self.providers is not None:
-            # Served districts follow the programme (publisher PL: if it carries any HLPPs); the
-            # others deepen only if they carry the HLPPs themselves.
-            own = self.content[:, :, Content.PRINCIPLES].any(axis=1)
-            served = self.providers.in_program(in_program)
-            prog = bool(in_program and self.providers.depth > 0
-                        and self.program.year_row(self.program.hlpp_emphasis, school_year(month)) > 0)
-            hlpp_on = tuple(np.where(served, prog, own).tolist())
-        key = (self._tl_version, team, slo, turb, hlpp_on)
-        if self.providers is not None:
-            key = key + (self.providers.version,)
-        hazards = self._teacher_cache.get(key)
-        if hazards is None:
-            p1, p2 = self._teacher_probabilities(turb, team, slo, hlpp_on)
-            # A certain move (p = 1, e.g. uptake 1 with no turbulence) has an infinite hazard; cap p
-            # just below 1 so the hazard stays finite (a move then fails with probability ~1e-12).
-            p1, p2 = np.minimum(p1, _P_MAX), np.minimum(p2, _P_MAX)
-            hazards = self._teacher_cache[key] = (-np.log1p(-p1), -np.log1p(-p2))
-        self.teacher_pop.step(month, *hazards)
-
-    def _teacher_probabilities(self, turb: float, team: bool, slo: bool, hlpp_on: tuple[bool, ...]):
-        """Monthly probability of each move per (district, pre-K?, on team?) group."""
+    def _teachers_month(self, month: int, turb: float, in_program: bool, supported: list[bool]) -> None:
+        """Teachers' monthly moves (sim/teachers.py). Sources, per group: team teachers in a month
+        of convenings or coaching (``teacher_uptake_team``); an SLO for teachers; a district
+        teacher-learning element, pedagogical expectations or school leaders carrying the
+        provider's practice (``teacher_uptake_district`` each; pre-K teachers only where the
+        element included pre-K) -- lines 357-372, 751-766, 819-823, 936-939, 1297-1302. The move
+        to the HLPPs goes as far as the district understands them (``know_principles``)."""
         P = self.params
-        tl_on = self.content[:, _TL, Content.SIGNATURE]
-        # District teacher learning reaches teachers once changed with the provider's content;
-        # pre-K teachers only if that change included pre-K.
-        q_tl = 1.0 - P.teacher_uptake_district
-        stay_k3 = np.where(tl_on, q_tl, 1.0)
-        stay_prek = np.where(tl_on & self.prek_included[:, _TL], q_tl, 1.0)
-        if self.providers is not None:
-            # Activities reach served districts only; publisher PL moves teachers less (uptake).
-            s = self.providers.service * self.providers.uptake
-            if slo:
-                stay_k3 = stay_k3 * (1.0 - P.teacher_uptake_district * s)
-                stay_prek = stay_prek * (1.0 - P.teacher_uptake_district * s)
-            q_team = (1.0 - P.teacher_uptake_team * s) if team else 1.0
-        else:
-            if slo:
-                stay_k3 = stay_k3 * q_tl
-                stay_prek = stay_prek * q_tl
-            q_team = (1.0 - P.teacher_uptake_team) if team else 1.0
-        # group order within a district: (K-3, off team), (K-3, team), (pre-K, off), (pre-K, team)
-        stay = np.column_stack([stay_k3, stay_k3 * q_team, stay_prek, stay_prek * q_team]).ravel()
-        p_first = (1.0 - stay) * (1.0 - turb)
-        deep = np.repeat(self.content[:, _TL, Content.PRINCIPLES] | np.array(hlpp_on), GROUPS_PER_DISTRICT)
-        return p_first, p_first * deep
+        plan = self.provider.plan(month) if in_program else None
+        prov = self.providers
+        phase_teaches = in_program and self.provider.teaches_principles()
+        slo_teachers = bool(plan and plan.slo and self.provider.slo_audience() == "teachers")
+        team_reached = bool(plan and plan.team_reached)
+        cache = self._teacher_p_cache
+        pop = self.teachers_pop
+        uptake = prov.uptake if prov is not None else 1.0
+        for dist in self.district_list:
+            d = dist.index
+            sup = supported[d]
+            key = (turb, sup and team_reached, sup and slo_teachers, uptake) + dist.reach
+            p_move = cache.get(key)
+            if p_move is None:
+                p_move = cache[key] = _teacher_probabilities(P, *key)
+            # Teachers learn the HLPPs from what the district offers them, so as far as the district
+            # understands them (teachers "were focusing on the specific activity rather than the
+            # general teaching strategies", lines 444-451).
+            reachable = (sup and phase_teaches) or dist.carries_principles
+            pop.step(d, p_move, dist.team.know_principles if reachable else 0.0)
+        pop.record_month()
 
     # --- running ------------------------------------------------------------------------------
     def run(self) -> "CoherenceModel":
-        self.run_until(self.horizon)
-        self.running = False
+        while self.running:
+            self.step()
         return self
+
+    def turbulence(self, month: int) -> float:
+        """Share of effort lost to turbulence in ``month`` (lines 599-601, 1350-1352), capped at 0.95."""
+        return self._turbulence[month] if 0 <= month < self.horizon else self._turbulence_at(month)
+
+    def _turbulence_at(self, month: int) -> float:
+        t = self.conditions.turbulence(school_year(month)) * self.params.turbulence_scale
+        return min(t, 0.95)
 
     @property
     def has_prek_end(self) -> np.ndarray:
         return np.array([d.has_prek for d in self.district_list])
+
+
+def _teacher_probabilities(P, turb, team, slo, uptake, tl, tl_prek, ped, ped_prek, sll, sll_prek) -> tuple[float, ...]:
+    """Monthly probability of a move, per group (2 * is_prek + on_team)."""
+    out = []
+    q = P.teacher_uptake_district
+    for prek in (False, True):
+        stay = 1.0
+        if slo:
+            stay *= 1.0 - q * uptake
+        for held, held_prek in ((tl, tl_prek), (ped, ped_prek), (sll, sll_prek)):
+            if held and (held_prek or not prek):
+                stay *= 1.0 - q
+        for on_team in (0, 1):
+            s = stay * (1.0 - P.teacher_uptake_team * uptake) if (on_team and team) else stay
+            out.append((1.0 - s) * (1.0 - turb))
+    return tuple(out)
+
+
+class _Triggers:
+    """What prompted a district's change this month, worked out only when a change is designed."""
+
+    __slots__ = ("provider", "supported")
+
+    def __init__(self, provider: Provider, supported: np.ndarray):
+        self.provider, self.supported = provider, supported
+
+    def __getitem__(self, d: int) -> str:
+        if self.supported[d]:
+            return self.provider.last_activity
+        trigger = "the district's own sustainability plan"
+        return trigger
+
+
+class _Turnover:
+    __slots__ = ("model", "leader", "__weakref__")
+
+    def __init__(self, model: CoherenceModel, leader: Leader):
+        self.model, self.leader = model, leader
+
+    def fire(self) -> None:
+        self.model.leader_leaves(self.leader, int(self.model.time))
+
+
+def _collector() -> DataCollector:
+    def share(model, code_name):
+        n = model.n_add_on + model.n_transform
+        changed = n > 0
+        k = int(changed.sum())
+        if not k:
+            return float("nan")
+        if code_name == "transformed":
+            return float((model.n_transform > 0)[changed].mean())
+        if code_name == "consistent":
+            return float((model.n_competing == 0)[changed].mean())
+        if code_name == "aligned":
+            return float(model.links.any(axis=2)[changed].mean())
+        return float(model.prek_included[changed].mean())
+
+    return DataCollector(
+        model_reporters={
+            "elements_changed": lambda m: int(((m.n_add_on + m.n_transform) > 0).sum()),
+            "share_transformed": lambda m: share(m, "transformed"),
+            "share_consistent": lambda m: share(m, "consistent"),
+            "share_aligned": lambda m: share(m, "aligned"),
+            "share_continuity": lambda m: share(m, "continuity"),
+            "provider_phase": lambda m: m.provider.phase.key,
+        },
+        agenttype_reporters={Leader: {"buy_in": "buy_in", "role": "role"}},
+    )

@@ -1,8 +1,10 @@
 """Every free parameter of the model, in one place: name, unit, range, default, source.
 
-The defaults are stated assumptions until the calibration (issue 4) replaces them with the
-posterior's point estimate; each says so in its ``source``. Ranges are the plausible bounds used by
-validation, sweeps and priors.
+The defaults are stated assumptions (``sim.Parameters()`` is the documented prior centre); the
+calibration's point estimate is published as a data file that experiments/ applies. Ranges are
+the plausible bounds used by validation, sweeps and priors. No parameter maps a starting capacity
+or a district to an outcome code: every source names the process it stands for, and none is read
+off Tables 2-5 or the consistency figure, which the model is compared with.
 
 Line numbers refer to ``003_5ef94897120ea9a2.txt`` (the report) unless another file is named.
 """
@@ -43,108 +45,98 @@ class ParameterSpec:
 
 
 _SPECS: tuple[ParameterSpec, ...] = (
-    # --- Participation and exposure -------------------------------------------------------
+    # --- Participation: the improvement team's attention and work (docs/ODD.md 7.3) --------
     ParameterSpec(
-        "change_rate", "1/month", 0.005, 0.5, 0.15,
-        "assumed; calibrated in issue 4. Participation drives change: lines 994-1060",
-        "Monthly hazard that a fully ready, fully needed, ungated element is changed by the district.",
+        "team_attention", "elements", 1.0, 4.0, 2.0,
+        "assumed. Teams guided the initiative beside their other duties (lines 287-292); coaching helped them keep the focus 'in the face of competing priorities' (lines 1433-1438)",
+        "How many elements the improvement team works on at once (rounded to a whole number).",
     ),
     ParameterSpec(
-        "readiness_half", "exposure units", 0.5, 30.0, 3.0,
-        "assumed. Readiness saturates with accumulated exposure to the provider's emphasis (lines 1063-1080)",
-        "Accumulated exposure at which an element's readiness reaches one half.",
+        "uptake_rate", "1/month per exposure unit", 0.005, 0.5, 0.2,
+        "assumed. Participation turns the provider's emphasis into work on elements (lines 994-1060)",
+        "Monthly hazard, per unit of readiness (recent exposure to the provider's emphasis on the element) and of need, that the team takes up an element it is not yet working on.",
     ),
     ParameterSpec(
-        "post_initiative_momentum", "fraction", 0.0, 1.0, 0.5,
-        "assumed. Sustainability plans in year 3 (lines 483-486); developmental process (lines 1440-1461)",
-        "Multiplier on the change hazard after the provider's programme has ended.",
+        "readiness_fade", "1/month", 0.02, 0.5, 0.15,
+        "assumed. What the team does not attend fades; early points of emphasis stick (lines 1063-1072)",
+        "Monthly share of an element's readiness lost while the team is not working on it (readiness is the recent exposure to the provider's emphasis: 1 / readiness_fade is its memory in months).",
     ),
     ParameterSpec(
-        "head_start_prior_provider", "exposure units", 0.0, 10.0, 2.0,
-        "assumed. Districts that worked with the provider before were expected to start with more capacity for improvement work (Appendix A, lines 1502-1504)",
-        "Readiness each element starts with in a district that has worked with the provider before.",
+        "design_months", "months", 1.0, 12.0, 3.0,
+        "assumed. Teams tested and planned changes through continuous-improvement cycles (lines 386-394, 425-433)",
+        "Months of the team's undisturbed work from taking an element up to a designed change.",
     ),
     ParameterSpec(
-        "repeat_change_factor", "fraction", 0.0, 1.0, 0.35,
-        "assumed. Appendix A codes an element from all its changes (lines 1652-1666), so an element can be changed more than once; the report gives no rate",
-        "Multiplier on the hazard of a further change to an element already changed.",
+        "peer_learning", "fraction", 0.0, 1.0, 0.5,
+        "Teams shared ideas at convenings (lines 355-365) and replicated what they saw at home (lines 1046-1062)",
+        "How much a team takes from the other districts at a convening: readiness for an element (in convening exposure units) times the share of the others that changed it in the provider's direction, and the same share of the others' redesigned routines as worked examples for its own designs.",
     ),
-    # --- Pre-existing capacity ------------------------------------------------------------
+    # --- Pre-existing capacity: what a change can do to an element's structure -------------
     ParameterSpec(
-        "hazard_did_not_exist", "fraction", 0.0, 1.0, 0.3,
-        "Table 3 (line 1167): 4 of 7 elements that did not exist were still absent at the end (lines 1126-1127)",
-        "Multiplier on the change hazard of an element that does not exist yet.",
+        "build_cost", "relative to a redesign", 1.0, 6.0, 2.5,
+        "assumed. Established means systemic and regularized (lines 1098-1106); making an element systemic is itself a transformation (lines 790-794, 1658-1662), and needs an owner, staff and time besides knowing the approach",
+        "Understanding a team needs to build a systemic routine where none runs, relative to redesigning the core of one that does (a change builds with probability understanding / build_cost, redesigns with probability understanding).",
     ),
+    # --- Prior experience and understanding -------------------------------------------------
     ParameterSpec(
-        "p_transform_established", "probability", 0.0, 1.0, 0.8,
-        "Table 3: 12 of 14 established elements transformed (lines 1111-1121)",
-        "Probability that a change to an established element transforms it.",
-    ),
-    ParameterSpec(
-        "p_transform_emergent", "probability", 0.0, 1.0, 0.25,
-        "Table 3: 1 of 3 emergent or incoherent elements transformed (lines 1121-1125)",
-        "Probability that a change to an emergent or incoherent element transforms it.",
+        "prior_understanding", "fraction", 0.0, 1.0, 0.6,
+        "Prior PD on CGI-like approaches gave some district leaders and teachers access to the approach (lines 1212-1222)",
+        "Understanding of the provider's approach and of its principles that a district with prior experience of similar approaches starts with (0 without).",
     ),
     ParameterSpec(
-        "p_transform_did_not_exist", "probability", 0.0, 1.0, 0.25,
-        "Table 3: 1 of 3 newly created elements created systemically (lines 1127-1129)",
-        "Probability that creating a missing element creates it systemically (transform) rather than as a single practice (add-on).",
-    ),
-    # --- Prior experience and depth -------------------------------------------------------
-    ParameterSpec(
-        "p_depth_prior_experience", "probability", 0.0, 1.0, 0.7,
-        "Prior experience lets districts go beyond Counting Collections to the HLPPs (lines 1212-1232)",
-        "Probability that a change made while the HLPPs are emphasised carries the principles, with prior experience.",
+        "learning_rate", "per exposure unit", 0.0, 0.5, 0.08,
+        "assumed. Convenings, SLOs and coaching built the teams' understanding of mathematics instruction (lines 357-372)",
+        "Share of the remaining distance to full understanding a team closes per unit of the provider's exposure (the principles only once the provider teaches them).",
     ),
     ParameterSpec(
-        "p_depth_no_prior", "probability", 0.0, 1.0, 0.1,
-        "Birchwood and Diamond stayed with the signature practice (lines 1222-1229)",
-        "The same probability without prior experience.",
+        "evidence_gain", "per month per unit share", 0.0, 0.5, 0.1,
+        "assumed. What teachers did in classrooms informed the provider and the districts (lines 444-455); half of Birchwood's teachers were on its team (lines 1297-1302)",
+        "Monthly gain, per unit share of the district's teachers practising the provider's approach, in its leaders' buy-in and (for the HLPPs) in the team's understanding of the principles.",
+    ),
+    # --- Leadership: contested decisions ----------------------------------------------------
+    ParameterSpec(
+        "reshape_share", "fraction", 0.0, 1.0, 0.5,
+        "assumed. Without the authority to steer it, a change is shaped by those who own the element (lines 1263-1278, 1463-1475)",
+        "Share of the proposals an owner does not adopt as designed that it adopts with a piece of its own vision added (the rest it blocks).",
     ),
     ParameterSpec(
-        "depth_from_practice", "probability per unit share", 0.0, 1.0, 0.3,
-        "assumed. Teachers' uptake of the HLPPs supports district-level principles (lines 444-460)",
-        "Added probability of a principles-depth change per unit share of the district's teachers practising the HLPPs at the end of the previous school year.",
-    ),
-    # --- Leadership -----------------------------------------------------------------------
-    ParameterSpec(
-        "reach_without_authority", "fraction", 0.0, 1.0, 0.5,
-        "A lead without positional authority cannot steer system-wide change (lines 1263-1278, 1463-1475)",
-        "Gate on system-level elements (framework, assessment, school-leader learning, oversight) when the lead lacks authority and no authority holder endorses the change.",
+        "agenda_drive", "1/month", 0.0, 0.5, 0.08,
+        "assumed. Diamond's authority holder drove a fluency and test-score agenda (lines 832-868, 1270-1278)",
+        "Monthly hazard that a leader with a competing agenda who is not at all on board with the initiative pushes the agenda into one more element it owns or influences (times 1 - the holder's buy-in).",
     ),
     ParameterSpec(
-        "competing_agenda_rate", "1/month", 0.0, 0.3, 0.06,
-        "assumed. Diamond's authority holder drove a fluency agenda (lines 832-868, 1270-1278)",
-        "Monthly hazard that an authority holder with a competing agenda changes an element on that agenda.",
+        "coordination_without_authority", "fraction", 0.0, 1.0, 0.4,
+        "Curriculum, assessment and PD are usually one department's; aligning the broader set of elements needs authority spanning them (lines 1017-1020, 1463-1469)",
+        "Multiplier on the link hazard between two elements when the initiative's lead cannot direct both owners.",
     ),
     ParameterSpec(
         "superintendent_buy_in_gain", "buy-in per convening", 0.0, 0.2, 0.03,
-        "assumed. Superintendent convenings keep superintendents updated (strategy 6, lines 373-378)",
-        "Gain in a superintendent's buy-in from one superintendent convening (capped at 1).",
+        "assumed. Superintendent convenings kept superintendents updated (strategy 6, lines 373-378)",
+        "Share of the remaining distance to full buy-in a superintendent closes at one superintendent convening.",
     ),
-    # --- Alignment ------------------------------------------------------------------------
+    # --- Alignment --------------------------------------------------------------------------
     ParameterSpec(
         "link_rate", "1/month", 0.0, 0.5, 0.12,
-        "assumed. Changes link elements that carry the same practice (lines 885-914); early emphasis yields more links (lines 1063-1080)",
-        "Monthly hazard that two changed elements carrying the same content become intentionally linked.",
+        "assumed. Districts connected changed elements that carry the same practice (lines 885-914); what is attended early connects more (lines 1076-1081)",
+        "Monthly hazard that two changed elements carrying the same vision become intentionally linked, when the lead can direct both and both run as routines.",
     ),
     ParameterSpec(
-        "link_did_not_exist", "fraction", 0.0, 1.0, 0.4,
-        "Table 4 (line 1147): changes to elements that did not exist aligned less often (2 of 3 or 1 of 3, line 1194) than existing ones (16 of 17)",
-        "Multiplier on the link hazard when one of the pair was created during the initiative.",
+        "piece_link_factor", "fraction", 0.0, 1.0, 0.5,
+        "assumed. Alignment means redirecting one element's routines to another's content (lines 1669-1675); a lone practice has fewer routines to redirect",
+        "Multiplier on the link hazard when one of the two elements is only practices beside no routine.",
     ),
-    # --- Continuity -----------------------------------------------------------------------
+    # --- Continuity -------------------------------------------------------------------------
     ParameterSpec(
-        "p_include_prek", "probability", 0.0, 1.0, 0.93,
-        "Table 5 (line 1237): every change fostered continuity; pre-K focus threaded through all strategies (lines 1009-1015)",
-        "Probability that a change includes pre-K when an early-childhood leader sits on the improvement team.",
+        "ec_leader_voice", "probability", 0.0, 1.0, 0.9,
+        "The provider insisted early-childhood leaders sit on the teams and kept early childhood 'on the front burner' (lines 1003-1015, 1404-1418)",
+        "Probability that an early-childhood leader on the team brings pre-K into a change the team designs.",
     ),
     ParameterSpec(
-        "prek_inclusion_without_ec_lead", "fraction", 0.0, 1.0, 0.5,
-        "assumed. The provider insisted early-childhood leaders join the teams (lines 1406-1417)",
-        "Multiplier on p_include_prek when no pre-K voice (an early-childhood leader or a pre-K teacher) sits on the improvement team.",
+        "prek_teacher_voice", "probability per teacher", 0.0, 1.0, 0.3,
+        "Teams included pre-K teachers (lines 289-292, 1406-1412)",
+        "Probability that one pre-K teacher on the team brings pre-K into a change the team designs.",
     ),
-    # --- Size -----------------------------------------------------------------------------
+    # --- Size -------------------------------------------------------------------------------
     ParameterSpec(
         "latency_per_log_school", "months per ln(school)", 0.0, 6.0, 1.0,
         "Birchwood decided quickly without district bureaucracy (lines 1291-1297)",
@@ -155,32 +147,37 @@ _SPECS: tuple[ParameterSpec, ...] = (
         "Birchwood's two school leaders needed no formal learning system (lines 1287-1291)",
         "Number of school leaders at which the need for a school-leader learning system is one half.",
     ),
-    # --- Teachers -------------------------------------------------------------------------
+    # --- Teachers ---------------------------------------------------------------------------
     ParameterSpec(
         "teacher_uptake_team", "1/month", 0.0, 1.0, 0.15,
         "assumed. Team members receive ongoing professional development (lines 1297-1302)",
-        "Monthly probability that a team teacher moves one practice level up when exposed.",
+        "Monthly probability that a team teacher moves one practice level up in a month of convenings or coaching.",
     ),
     ParameterSpec(
         "teacher_uptake_district", "1/month", 0.0, 1.0, 0.04,
-        "assumed. District teacher learning reaches teachers beyond the team (lines 751-766)",
-        "Monthly probability that a teacher reached by district teacher learning, or by a shared learning opportunity for teachers, moves one level up.",
+        "assumed. Shared learning opportunities and district teacher learning reach teachers beyond the team (lines 362-366, 751-766)",
+        "Monthly probability that a teacher reached by a shared learning opportunity, by a changed district teacher-learning element or by school leaders who learned the practices moves one level up.",
     ),
-    # --- Shocks ---------------------------------------------------------------------------
+    # --- Turbulence -------------------------------------------------------------------------
     ParameterSpec(
         "leader_turnover_rate", "1/month", 0.0, 0.1, 0.008,
         "assumed. Leadership turnover during the initiative (lines 599-601)",
-        "Monthly hazard that a district leader leaves, times (1 + turbulence); the monthly probability is 1 - exp(-hazard).",
+        "Monthly hazard that a district leader leaves, times (1 + turbulence).",
     ),
     ParameterSpec(
-        "turnover_readiness_loss", "fraction", 0.0, 1.0, 0.4,
+        "turnover_understanding_loss", "fraction", 0.0, 1.0, 0.4,
         "assumed. A new lead restarts part of the work (lines 599-601, 1350-1352)",
-        "Share of accumulated readiness lost when the initiative lead leaves.",
+        "Share of the team's understanding lost, and its projects dropped, when the initiative's lead leaves.",
     ),
     ParameterSpec(
         "turbulence_scale", "fraction", 0.0, 2.0, 1.0,
         "Pandemic turbulence (lines 599-601, 1350-1352); the per-year profile is a scenario condition",
-        "Multiplier on the scenario's turbulence profile.",
+        "Multiplier on the scenario's turbulence profile (the share of effort lost each month).",
+    ),
+    ParameterSpec(
+        "post_initiative_momentum", "fraction", 0.0, 1.0, 0.5,
+        "assumed. Sustainability plans in year 3 (lines 483-486); a developmental process (lines 1440-1461)",
+        "Multiplier on the team's take-up and work after the provider's programme has ended.",
     ),
     # --- Provider types and partnerships ---------------------------------------------------
     # Line numbers in these sources refer to the partnership brief 000_2f2cc46267fd8ab3.txt

@@ -52,7 +52,7 @@ import numpy as np
 
 from .partnership import PartnershipHealth
 from .records import SOURCE_INITIATIVE
-from .vocab import N_ELEMENTS, Element
+from .vocab import N_ELEMENTS, ChangeForm, Content, Decision, Element
 
 if TYPE_CHECKING:
     from .agents import District, Leader
@@ -236,7 +236,7 @@ class ProviderState:
         P = self.P = model.params
         D = model.n_districts
         self.kind = spec.kind
-        self.streams = [s.spawn(1)[0] for s in model.district_streams]
+        self.streams = [d.provider_rng for d in model.district_list]
         self.version = 0  # bumps when any district's services change
         self.partnership: PartnershipHealth | None = None
         if spec.partnership:
@@ -266,7 +266,8 @@ class ProviderState:
         self.subsidy = np.zeros(D)
         for dist in model.district_list:
             d, dc = dist.index, dist.conditions
-            u = self.streams[d].random(3)
+            rng = self.streams[d]
+            u = (rng.random(), rng.random(), rng.random())
             if self.kind in ("publisher", "bundle"):
                 cur = True
             elif self.kind == "cross_selling":
@@ -283,10 +284,6 @@ class ProviderState:
             self.curriculum[d] = cur and self.joined[d]
         self.service = self.joined.astype(float)  # PL (or publisher PL) services delivered now
         self.withdrawn_month = np.full(D, -1, dtype=np.int16)
-        for dist in model.district_list:
-            d = dist.index
-            if not self.joined[d]:
-                model.readiness[d] = 0.0  # no relationship with the provider: no head start either
         self.tie = self.kind == "bundle"
         self._adoptions: list[_Adoption] = []
 
@@ -303,20 +300,12 @@ class ProviderState:
                 self._adoptions.append(a)  # Mesa holds event callbacks weakly
                 model.schedule_event(a.fire, at=m + at_offset)
 
-    def exposure(self, amount: np.ndarray) -> np.ndarray:
-        """(D, E) exposure this month: the programme's, weighted by kind, to served districts."""
-        return self.service[:, None] * (amount * self.weights)[None, :]
-
     def served(self, d: int) -> bool:
         return self.service[d] > 0.0
 
     def superintendent_convening(self, d: int) -> bool:
         """Superintendent convenings are the PL provider's strategy 6 (report lines 373-378)."""
         return self.kind != "publisher" and self.served(d)
-
-    def in_program(self, in_program: bool) -> np.ndarray:
-        """(D,) bool: the district is supported this month."""
-        return (self.service > 0.0) & in_program
 
     def month(self, month: int) -> None:
         """End of ``month``: the partnership's health moves; a failure withdraws services."""
@@ -339,10 +328,12 @@ class ProviderState:
                 self.version += 1
                 model.services_changed()
 
-    def after_change(self, district: "District", record, decider: "Leader") -> None:
+    def after_change(self, district: "District", record) -> None:
         """Bundle: an initiative change to pedagogy & materials or teacher learning pulls the other
         along, or links to it if it changed already (curriculum-embedded PL; brief lines 17,
-        131-147). Changes it makes itself, curriculum adoptions and competing agendas do not pull."""
+        131-147). Changes it makes itself, curriculum adoptions and competing agendas do not pull.
+        The pulled change redesigns the other element's routine if it runs one, else adds a
+        practice, with the same content and pre-K reach; its owner makes it."""
         element = int(record.element)
         if (not self.tie or element not in (_PED, _TL) or record.source != SOURCE_INITIATIVE
                 or record.trigger == BUNDLE_TRIGGER or not self.served(district.index)):
@@ -357,9 +348,11 @@ class ProviderState:
         month = record.month
         if model.first_month[d, other] >= 0:
             model.add_link(d, element, other, record.consistent and bool(model.n_consistent[d, other] > 0), month)
-        elif not model.pending[d, other]:
-            trigger = BUNDLE_TRIGGER
-            rec = district.enact(Element(other), month, SOURCE_INITIATIVE, trigger, decider, record.decided_month)
+        elif not district.pending[other]:
+            owner = district.owner[other]
+            form = int(ChangeForm.REDESIGN) if district.structure.has_routine(other) else int(ChangeForm.ADD_ON)
+            rec = district.enact((other, form, int(record.content), record.prek_included, SOURCE_INITIATIVE, owner, owner,
+                                  Decision.OWN, BUNDLE_TRIGGER), month, record.decided_month)
             model.add_link(d, element, other, record.consistent and rec.consistent, month)
 
     def adopted(self, district: "District", month: int) -> None:
@@ -385,7 +378,10 @@ class _Adoption:
 
         m = month_of_time(self.district.model.time)
         trigger = ADOPTION_TRIGGERS[self.state.kind]
-        self.district.adopt_curriculum(m, trigger)
+        # A bundle's curriculum is co-designed with the PL provider and carries its practice; a
+        # publisher's own is used as its owner sees fit (sim/agents.py District.adopt_curriculum).
+        content = int(Content.SIGNATURE) if self.state.kind == "bundle" else None
+        self.district.adopt_curriculum(m, trigger, content)
         self.state.adopted(self.district, m)
 
 

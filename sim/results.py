@@ -83,7 +83,7 @@ class RunResult:
             links=model.links.copy(),
             link_consistent=model.link_consistent.copy(),
             has_prek_end=prek_end,
-            practice_series=model.teacher_pop.series(),
+            practice_series=model.teachers_pop.series(),
             changes=list(model.changes),
             link_log=list(model.link_log),
             events=list(model.event_log),

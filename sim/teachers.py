@@ -1,24 +1,23 @@
-"""The pre-K-3 teachers of every district, held as arrays.
+"""The pre-K-3 teachers of every district, as cohorts of exchangeable teachers.
 
-Each teacher moves traditional -> Counting Collections -> HLPPs (lines 396-460), one level at a
-time, with a monthly probability that depends only on her group: district, pre-K or not, and
-whether she sits on the improvement team. The model records, per group and month, the probability
-of each move; a teacher's path follows from her own fixed random thresholds:
+Teachers move traditional -> Counting Collections -> the high-leverage practices, one level at a
+time (lines 396-460). A teacher's monthly chance of moving depends only on her *group*: district,
+pre-K or not (TK and K-3 teachers are reached by the same things) and whether she sits on the
+improvement team. Within a group teachers
+are exchangeable, so the number at each level is a sufficient statistic: each month the number who
+move is binomial. That is the same process as drawing a Bernoulli for every teacher, at the cost
+of one draw per group and level (issue 14's speed target with ~600 teachers in the case and
+thousands in rollouts). ``Teacher`` agents (sim/agents.py) are views of these counts.
 
-    she reaches Counting Collections in the first month m with  L1_g(m) >= E1_i,
-    and the HLPPs in the first later month m' with  L2_g(m') - L2_g(m) >= E2_i,
-
-where ``L_g`` is the group's cumulative hazard ``sum(-log(1 - p_g))`` and ``E1_i, E2_i`` are
-independent Exp(1) draws made once per teacher. This is exactly the monthly Bernoulli process
-(each month she moves with probability ``p_g``) with every random number drawn up front. A month
-only records the groups' hazards; the teachers' moves are worked out lazily, in one vectorised
-pass over all months since the last query (when a district's HLPP share is needed, or at the end),
-so the cost does not grow with the number of teachers times months (issue 2's speed target with
-hundreds of teachers per district).
+Random numbers: each district draws its teachers' moves from its own generator (exact binomial
+draws, ``binomial``; groups with no chance of moving draw nothing), so what-ifs about one
+district leave the others' teachers' random numbers untouched.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,141 +25,143 @@ import numpy as np
 from .conditions import DistrictConditions
 from .vocab import GradeBand, Practice
 
-GROUPS_PER_DISTRICT = 4  # (pre-K?, on team?): index 2 * is_prek + on_team
-_NEVER = np.iinfo(np.int32).max
+N_BANDS = len(GradeBand)
+N_GROUPS = 4  # group index = 2 * is_prek + on_team
+_PREK = int(GradeBand.PREK)
 
 
-class TeacherPopulation:
-    """Teachers of all districts: identity arrays, thresholds, and per-group cumulative hazards."""
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """An exact Binomial(n, p) draw. For small n*p, by inverting the distribution function with one
+    uniform (the usual case here: a few teachers move each month); otherwise Python's own
+    ``random.Random.binomialvariate``."""
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    if n * p > 10.0 or p > 0.5:
+        return rng.binomialvariate(n, p)
+    q = 1.0 - p
+    pmf = math.exp(n * math.log1p(-p))
+    cdf = pmf
+    u = rng.random()
+    k = 0
+    ratio = p / q
+    while u > cdf and k < n:
+        k += 1
+        pmf *= (n - k + 1) / k * ratio
+        cdf += pmf
+    return k
 
-    def __init__(
-        self,
-        districts: Sequence[DistrictConditions],
-        horizon: int,
-        rng: np.random.Generator | Sequence[np.random.Generator],
-    ):
-        """``rng``: one generator, or one per district (each district's thresholds then come from its
-        own stream, so changing one district leaves the others' teachers untouched)."""
-        bands, dist, team = [], [], []
-        for i, dc in enumerate(districts):
-            n = dc.n_teachers
-            t = np.zeros(n, dtype=bool)
-            # Improvement teams include pre-K-3 teachers (strategy 2, lines 289-292); seats are
-            # spread evenly across the bands (assumed).
-            if dc.team_teachers:
-                t[np.linspace(0, n - 1, dc.team_teachers).round().astype(int)] = True
-            bands.append(np.repeat(np.arange(len(GradeBand)), dc.teachers))
-            team.append(t)
-            dist.append(np.full(n, i))
+
+def team_seats(dc: DistrictConditions) -> tuple[int, ...]:
+    """Team teachers per band: seats spread over the bands in proportion to their size (largest
+    remainder; assumed: teams included pre-K to 3 teachers, strategy 2, lines 289-292)."""
+    n, k = dc.n_teachers, dc.team_teachers
+    if n == 0 or k == 0:
+        return (0,) * N_BANDS
+    quotas = [k * t / n for t in dc.teachers]
+    seats = [int(q) for q in quotas]
+    for b in sorted(range(N_BANDS), key=lambda b: (quotas[b] - seats[b], dc.teachers[b]), reverse=True)[: k - sum(seats)]:
+        seats[b] += 1
+    return tuple(seats)
+
+
+class TeacherCohorts:
+    """Counts of teachers at each practice level, by district and group."""
+
+    def __init__(self, districts: Sequence[DistrictConditions], streams: Sequence[random.Random]):
         self.n_districts = D = len(districts)
-        self.horizon = horizon
-        self.band = np.concatenate(bands).astype(np.int8)
-        self.district = np.concatenate(dist).astype(np.int64)
-        self.team = np.concatenate(team)
-        self.active = np.ones(len(self.band), dtype=bool)
-        self.left_month = np.full(len(self.band), _NEVER, dtype=np.int64)
-        self.group = self.district * GROUPS_PER_DISTRICT + 2 * (self.band == GradeBand.PREK) + self.team
-        self.n_groups = D * GROUPS_PER_DISTRICT
-        if isinstance(rng, np.random.Generator):
-            self.thresholds = rng.standard_exponential((2, len(self.band)))
-        else:
-            if len(rng) != D:
-                raise ValueError(f"rng: needs one generator per district ({D}), got {len(rng)}")
-            self.thresholds = np.concatenate(
-                [r.standard_exponential((2, dc.n_teachers)) for r, dc in zip(rng, districts)], axis=1
-            )
-        # Cumulative hazards per group: row m + 1 is the value at the end of month m (row 0: start).
-        self.cum1 = np.zeros((horizon + 1, self.n_groups))
-        self.cum2 = np.zeros((horizon + 1, self.n_groups))
-        # Month of each teacher's first and second move (_NEVER: not yet), worked out lazily.
-        self.m1 = np.full(len(self.band), _NEVER, dtype=np.int64)
-        self.m2 = np.full(len(self.band), _NEVER, dtype=np.int64)
-        self.months_done = 0  # months whose hazards are recorded
-        self._resolved = 0  # months whose moves are worked out into m1, m2
+        self.streams = list(streams)
+        # counts[d][g] = [traditional, counting collections, HLPPs]
+        self.counts: list[list[list[int]]] = []
+        self.team_by_band: list[tuple[int, ...]] = []
+        for dc in districts:
+            seats = team_seats(dc)
+            self.team_by_band.append(seats)
+            prek, rest = dc.teachers[_PREK], sum(dc.teachers) - dc.teachers[_PREK]
+            team_prek, team_rest = seats[_PREK], sum(seats) - seats[_PREK]
+            # groups: TK-3 off the team, TK-3 on it, pre-K off the team, pre-K on it
+            rows = [[rest - team_rest, 0, 0], [team_rest, 0, 0], [prek - team_prek, 0, 0], [team_prek, 0, 0]]
+            self.counts.append(rows)
+        # Running totals (all teachers, team teachers) per district, kept up to date by every move.
+        self.totals = [[sum(r[i] for r in rows) for i in range(3)] for rows in self.counts]
+        self.team_totals = [[sum(r[i] for r in rows[1::2]) for i in range(3)] for rows in self.counts]
+        self.history: list[list[tuple[int, int, int]]] = []  # counts at the end of each month
 
-    def __len__(self) -> int:
-        return len(self.band)
+    # --- reading -------------------------------------------------------------------------------
+    def level_counts(self, d: int, team_only: bool = False) -> tuple[int, int, int]:
+        t = self.team_totals[d] if team_only else self.totals[d]
+        return t[0], t[1], t[2]
 
-    def step(self, month: int, lam1: np.ndarray, lam2: np.ndarray) -> None:
-        """Record month ``month``'s hazards ``-log(1 - p)`` of each move, per group."""
-        self.cum1[month + 1] = self.cum1[month] + lam1
-        self.cum2[month + 1] = self.cum2[month] + lam2
-        self.months_done = month + 1
+    def share_practising(self, d: int, team_only: bool = False) -> tuple[float, float]:
+        """(share at Counting Collections or beyond, share at the HLPPs) of the district's
+        (or its team's) active teachers."""
+        t, c, h = self.level_counts(d, team_only)
+        n = t + c + h
+        return ((c + h) / n, h / n) if n else (0.0, 0.0)
 
-    def _resolve(self) -> None:
-        """Work out the moves of the months recorded since the last call (vectorised over teachers
-        and months: one pass however many months it covers)."""
-        a, b = self._resolved, self.months_done
-        if a >= b:
-            return
-        n, G = b - a, self.n_groups
-        g = self.group
-        offsets = np.arange(G) * (max(self.cum1[b].max(), self.cum2[b].max()) + 1.0)
-        gn = g * n
-        # First moves: the first month m in [a, b) with cum1[m + 1] >= E1.
-        todo = self.m1 == _NEVER
-        if todo.any():
-            flat = (self.cum1[a + 1 : b + 1] + offsets).T.ravel()  # group-major, n months each
-            pos = np.searchsorted(flat, self.thresholds[0] + offsets[g]) - gn
-            hit = todo & (pos < n)
-            self.m1[hit] = a + pos[hit]
-        # Second moves: the first month after the first move with cum2[m + 1] >= cum2[m1 + 1] + E2.
-        # Months up to m1 never qualify (cum2 is non-decreasing), so searching [a, b) suffices.
-        todo = (self.m2 == _NEVER) & (self.m1 < b)
-        if todo.any():
-            idx = np.flatnonzero(todo)
-            gi = g[idx]
-            target = self.cum2[self.m1[idx] + 1, gi] + self.thresholds[1, idx]
-            flat = (self.cum2[a + 1 : b + 1] + offsets).T.ravel()
-            pos = np.searchsorted(flat, target + offsets[gi]) - gi * n
-            hit = pos < n
-            self.m2[idx[hit]] = a + pos[hit]
-        self._resolved = b
+    def prek_on_team(self, d: int) -> int:
+        return sum(self.counts[d][3])
 
-    def _move_months(self) -> tuple[np.ndarray, np.ndarray]:
-        self._resolve()
-        return self.m1, self.m2
+    def n_active(self, d: int) -> int:
+        return sum(sum(r) for r in self.counts[d])
 
-    def practices(self, month: int | None = None) -> np.ndarray:
-        """Every teacher's practice at the end of ``month`` (default: the last simulated month).
-        Teachers who left keep the practice they had when they left."""
-        if self.months_done == 0:
-            return np.zeros(len(self.band), dtype=np.int8)
-        m = self.months_done - 1 if month is None else month
-        if m >= self.months_done:
-            raise ValueError(f"month: {m} is not simulated yet (months done: {self.months_done})")
-        m1, m2 = self._move_months()
-        at = np.minimum(m, self.left_month)
-        return ((m1 <= at).astype(np.int8) + (m2 <= at)).astype(np.int8)
+    # --- moving ---------------------------------------------------------------------------------
+    def step(self, d: int, p_move: Sequence[float], principles: float) -> None:
+        """One month for district ``d``: ``p_move[g]`` is the probability that a teacher of group
+        ``g`` moves one level up; the second move (to the HLPPs) has ``principles`` times that
+        probability (0 when the principles are neither taught nor carried by the district). Moves of
+        the month are drawn from the counts at its start."""
+        rng = self.streams[d]
+        rows = self.counts[d]
+        tot, team = self.totals[d], self.team_totals[d]
+        for g in range(N_GROUPS):
+            pg = p_move[g]
+            if pg <= 0.0:
+                continue
+            r = rows[g]
+            up1 = binomial(rng, r[0], pg) if r[0] else 0
+            up2 = binomial(rng, r[1], pg * principles) if (principles > 0.0 and r[1]) else 0
+            if up1 or up2:
+                r[0] -= up1
+                r[1] += up1 - up2
+                r[2] += up2
+                tot[0] -= up1
+                tot[1] += up1 - up2
+                tot[2] += up2
+                if g & 1:
+                    team[0] -= up1
+                    team[1] += up1 - up2
+                    team[2] += up2
 
-    def practice_of(self, index: int) -> Practice:
-        return Practice(int(self.practices()[index]))
+    def remove_prek(self, d: int) -> int:
+        """Pre-K teachers leave district ``d`` (pre-K eliminated). Returns how many."""
+        gone = 0
+        for team in (0, 1):
+            r = self.counts[d][2 + team]
+            gone += sum(r)
+            for i in range(3):
+                self.totals[d][i] -= r[i]
+                if team:
+                    self.team_totals[d][i] -= r[i]
+            r[:] = [0, 0, 0]
+        return gone
 
-    def district_counts(self, month: int | None = None) -> np.ndarray:
-        """(D, 3) number of active teachers at each practice level."""
-        p = self.practices(month)
-        m = self.months_done - 1 if month is None else month
-        active = self.left_month >= m
-        idx = self.district * len(Practice) + p
-        return np.bincount(idx[active], minlength=self.n_districts * len(Practice)).reshape(self.n_districts, len(Practice))
+    def record_month(self) -> None:
+        self.history.append([(t[0], t[1], t[2]) for t in self.totals])
 
     def series(self) -> np.ndarray:
         """(months, D, 3) share of each district's active teachers at each level, every month."""
-        n = self.months_done
-        out = np.zeros((n, self.n_districts, len(Practice)))
-        if n == 0:
-            return out
-        m1, m2 = self._move_months()
-        months = np.arange(n)[:, None]
-        level = (m1[None, :] <= months).astype(np.int64) + (m2[None, :] <= months)
-        active = self.left_month[None, :] >= months
-        idx = (months * self.n_districts + self.district[None, :]) * len(Practice) + level
-        counts = np.bincount(idx[active], minlength=n * self.n_districts * len(Practice)).reshape(out.shape)
-        return counts / np.maximum(counts.sum(axis=2, keepdims=True), 1)
+        if not self.history:
+            return np.zeros((0, self.n_districts, len(Practice)))
+        c = np.array(self.history, dtype=float)
+        return c / np.maximum(c.sum(axis=2, keepdims=True), 1.0)
 
-    def remove_prek(self, d: int, month: int) -> np.ndarray:
-        """Pre-K teachers of district ``d`` leave at the start of ``month``. Returns their indices."""
-        idx = np.flatnonzero((self.district == d) & (self.band == GradeBand.PREK) & self.active)
-        self.active[idx] = False
-        self.left_month[idx] = month - 1  # their practice is frozen at the end of the previous month
-        return idx
+    def group_practices(self, d: int) -> list[tuple[int, int, int, int]]:
+        """(is_prek, on_team, practice, count) rows of district ``d``: for materialising agents."""
+        out = []
+        for g, r in enumerate(self.counts[d]):
+            for level in range(3):
+                if r[level]:
+                    out.append((g // 2, g % 2, level, r[level]))
+        return out

@@ -113,12 +113,61 @@ class Content(_Coded):
 
     SIGNATURE: Counting Collections / the Learning from Children assessment (year-1 emphasis);
     PRINCIPLES: the high-leverage pedagogical practices (year-2 shift, lines 444-460);
-    COMPETING: a vision that conflicts with the provider's (Diamond's timed fluency, lines 832-868, 909-914).
+    COMPETING: a vision that conflicts with the provider's (Diamond's timed fluency, lines 832-868, 909-914);
+    TRADITIONAL: what elements held before the initiative, or an owner's own way of doing things
+    (content-neutral or traditional mathematics, lines 790-799, 1111-1113, 1222-1224); as the
+    content of a change it conflicts with the provider's vision.
     """
 
     SIGNATURE = 0
     PRINCIPLES = 1
     COMPETING = 2
+    TRADITIONAL = 3
+
+    @property
+    def provider_consistent(self) -> bool:
+        """Promotes the provider's vision (Appendix A, lines 1660-1666)."""
+        return self in (Content.SIGNATURE, Content.PRINCIPLES)
+
+
+class ChangeForm(_Coded):
+    """What a change does to an element's structure (Appendix A, lines 1652-1658, 775-802).
+
+    ADD_ON: adds a practice beside the element's routines, which stay as they were;
+    REDESIGN: shifts the core of an existing routine (e.g. mathematics into a content-neutral
+    framework, a new core approach);
+    BUILD: makes the element systemic where it had no routine (builds one, absorbing the practices
+    that were there). REDESIGN and BUILD are what the report codes "transform".
+    """
+
+    ADD_ON = 0
+    REDESIGN = 1
+    BUILD = 2
+
+
+class Decision(_Coded):
+    """How a change came about (the contested decision, docs/ODD.md 7.4).
+
+    OWN: its decider owns the element (or the change is a shock); ADOPTED: the owner adopted a
+    proposal as designed; RESHAPED: the owner adopted it and added a piece of its own vision.
+    """
+
+    OWN = 0
+    ADOPTED = 1
+    RESHAPED = 2
+
+
+class Phase(_Coded):
+    """The provider's focus, which shifts as it learns (lines 380-486).
+
+    SIGNATURE: continuous-improvement tools, Counting Collections, a common assessment (year 1);
+    PRINCIPLES: Counting Collections as a vehicle for the HLPPs, the Coherence Framework (year 2);
+    SYSTEMS: school-leader learning, a district mathematics vision, sustainability (year 3).
+    """
+
+    SIGNATURE = 0
+    PRINCIPLES = 1
+    SYSTEMS = 2
 
 
 class Activity(_Coded):
@@ -175,6 +224,22 @@ _LABELS: dict[type, dict] = {
         Content.SIGNATURE: "Signature practice",
         Content.PRINCIPLES: "Underlying principles (HLPPs)",
         Content.COMPETING: "Competing vision",
+        Content.TRADITIONAL: "Traditional or content-neutral",
+    },
+    ChangeForm: {
+        ChangeForm.ADD_ON: "add-on beside the routine",
+        ChangeForm.REDESIGN: "redesign of the core",
+        ChangeForm.BUILD: "new systemic routine",
+    },
+    Decision: {
+        Decision.OWN: "its owner's decision",
+        Decision.ADOPTED: "proposal adopted",
+        Decision.RESHAPED: "proposal reshaped by the owner",
+    },
+    Phase: {
+        Phase.SIGNATURE: "signature practice and tools",
+        Phase.PRINCIPLES: "high-leverage practices and the Coherence Framework",
+        Phase.SYSTEMS: "school leaders, vision and sustainability",
     },
     Activity: {
         Activity.CONVENING: "convening",

@@ -21,7 +21,7 @@ def competing_holder(buy_in: float = 0.1) -> LeaderSpec:
         buy_in=buy_in,
         on_team=False,
         agenda="fluency",
-        agenda_elements=(Element.PEDAGOGY, Element.ASSESSMENT, Element.OVERSIGHT),
+        owns=(Element.PEDAGOGY, Element.ASSESSMENT, Element.TEACHER_LEARNING),
     )
 
 

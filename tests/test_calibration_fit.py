@@ -66,14 +66,14 @@ def test_priors_account_for_every_parameter(priors):
         x = np.linspace(p.low, p.high, 7)
         assert np.allclose(p.from_z(p.to_z(x)), x, rtol=1e-9, atol=1e-9)
     fit = priors.subset("fit").names
-    assert "change_rate" in fit and "link_rate" not in fit
+    assert "uptake_rate" in fit and "link_rate" not in fit
 
 
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda t: t.replace("[free.change_rate]", "[free.change_rat]"), "free.change_rat: unknown parameter"),
-        (lambda t: t.replace("high = 0.5\n", "high = 5.0\n", 1), "free.change_rate.high"),
+        (lambda t: t.replace("[free.uptake_rate]", "[free.uptake_rat]"), "free.uptake_rat: unknown parameter"),
+        (lambda t: t.replace("high = 0.5\n", "high = 5.0\n", 1), "free.uptake_rate.high"),
         (lambda t: t.replace('turbulence_scale = "', 'turbulence_scal = "'), "fixed.turbulence_scal"),
         (lambda t: t.replace('prior = "uniform"', 'prior = "normal"', 1), "prior: 'normal' is not allowed"),
     ],
@@ -207,7 +207,7 @@ def test_a_particle_is_a_deterministic_function_of_seed_and_parameters(priors):
     sim = CaseSimulator(names, 11)
     a, b = sim(theta), sim(dict(theta))
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    other = {**theta, "change_rate": theta["change_rate"] * (1 + 1e-12)}
+    other = {**theta, "uptake_rate": theta["uptake_rate"] * (1 + 1e-12)}
     assert particle_key(11, theta, names) != particle_key(11, other, names)
     assert particle_key(11, theta, names) != particle_key(12, theta, names)
     assert 0 <= particle_key(11, theta, names) < 2**63
@@ -329,12 +329,12 @@ def test_case_posterior_changes_only_the_parameters():
     s = scenario_from_case()
     base = s.parameters_().to_dict()
     # draws equal to the scenario's own values: identical to the plain case (common random numbers)
-    same = pd.DataFrame([{k: base[k] for k in ("change_rate", "link_rate")}] * 5)
+    same = pd.DataFrame([{k: base[k] for k in ("uptake_rate", "link_rate")}] * 5)
     a = run_scenario(s, replicates=6, seed=9)
     b = run_scenario_posterior(s, replicates=6, seed=9, samples=same)
     for x, y in zip(a.results, b.results):
         assert np.array_equal(x.substantiveness, y.substantiveness) and np.array_equal(x.alignment, y.alignment)
-    other = pd.DataFrame({"change_rate": [0.01, 0.4, 0.02], "link_rate": [0.0, 0.4, 0.1]})
+    other = pd.DataFrame({"uptake_rate": [0.01, 0.4, 0.02], "link_rate": [0.0, 0.4, 0.1]})
     c = run_scenario_posterior(s, replicates=6, seed=9, samples=other)
     assert sorted(set(c.posterior_draws)) == [0, 1, 2]
     assert any(not np.array_equal(x.substantiveness, y.substantiveness) for x, y in zip(a.results, c.results))
@@ -379,5 +379,5 @@ def test_parameter_recovery_from_simulated_tables(tmp_path, split, priors):
     con = st.contraction()
     print({n: (round(truth[n], 3), round(st.median()[n], 3), round(con[n], 2)) for n in sub.names})
     # the best-identified parameters: posterior 90% interval well inside the prior's
-    assert con["change_rate"] > 0.3
-    assert con["p_transform_established"] > 0.15
+    assert con["uptake_rate"] > 0.3
+    assert con["build_cost"] > 0.15

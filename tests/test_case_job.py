@@ -47,7 +47,7 @@ def test_main_job_end_to_end(tmp_path):
         assert total == pytest.approx(24.0)
     prov = summary["provenance"]
     assert prov["replicates"] == 12 and prov["seed"] == 5 and prov["version"]
-    assert prov["capacity_assignments"] >= 1 and "change_rate" in prov["parameters"]
+    assert prov["capacity_assignments"] >= 1 and "uptake_rate" in prov["parameters"]
     for name in ("figure1_changes", "figure2_consistency", "figure3_alignment", "figure4_continuity", "tables_observed_vs_simulated"):
         png = out / f"{name}.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -84,7 +84,7 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
         ("students = { value = 7000,", "students = { value = \"many\",", "districts.Avalon.students"),
         ("buy_in = { value = 0.9, lines = [496, 503]", "buy_in = { value = 1.7, lines = [496, 503]", "buy_in"),
         ("kind = \"prek_eliminated\"", "kind = \"meteor\"", "shock"),
-        ("agenda_elements = { value = [\"pedagogy\",", "agenda_elements = { value = [\"recess\",", "agenda_elements[0]"),
+        ("owns = { value = [\"pedagogy\",", "owns = { value = [\"recess\",", "owns[0]"),
         ("capacity = { value = \"enumerated\"", "capacity = { value = \"guessed\"", "case.capacity"),
         ("horizon_months = { value = 36,", "horizon_months = { value = 36.5,", "case.horizon_months"),
         ("[districts.Avalon]\n", "[districts.Avalon]\nmood = 1\n", "districts.Avalon.mood"),

@@ -42,7 +42,7 @@ set = ["horizon_months=24"]
 kind = "grid"
 
 [design.factors]
-"parameters.change_rate" = [0.1, 0.3]
+"parameters.uptake_rate" = [0.1, 0.3]
 "districts.Diamond.lead.positional_authority" = [false, true]
 """
 

@@ -513,7 +513,7 @@ def test_set_an_unknown_key(work, capsys, data, tail, value):
     st.text(KEY_CHARS, min_size=1, max_size=40).filter(lambda t: "=" not in t),
     st.sampled_from(["horizon_months", "=3", "districts..lead=1", ".=1", "a.=1", " =1", "districts.Diamond.=x",
                      "turbulence_by_year.99999999999999999999999=1", "turbulence_by_year.-1=0.1", "turbulence_by_year.x=1",
-                     "turbulence_by_year.١=1", "name.first=x", "parameters.change_rate.x=1", "k" * 100_000 + "=1"]),
+                     "turbulence_by_year.١=1", "name.first=x", "parameters.uptake_rate.x=1", "k" * 100_000 + "=1"]),
 ))
 def test_set_malformed(work, capsys, text):
     key = text.split("=", 1)[0]
@@ -523,7 +523,7 @@ def test_set_malformed(work, capsys, text):
 
 @FEW
 @given(key=st.sampled_from(["provider.subsidy_share", "provider.meetings_per_month", "provider.breakdown_month",
-                            "provider.kind", "provider.trust", "parameters.change_rate", "parameters.p_include_prek",
+                            "provider.kind", "provider.trust", "parameters.uptake_rate", "parameters.ec_leader_voice",
                             "provider.nope", "parameters.nope", "nope", "provider.😀"]),
        value=st.sampled_from(["[1]", "{a: 1}", "x", ".nan", "-1", "9" * 400, "1e308", "-1e308", "[1, 2"]))
 def test_rollout_set_overrides(work, capsys, key, value):
@@ -557,7 +557,7 @@ def test_rollout_set_overrides(work, capsys, key, value):
 @lru_cache(maxsize=1)
 def grid_spec() -> dict:
     return {"sweep": {"name": "fuzz", "replicates": 2, "seed": 1, "chunk_size": 10, "set": ["horizon_months=36"]},
-            "design": {"kind": "grid", "factors": {"parameters.change_rate": [0.05, 0.15],
+            "design": {"kind": "grid", "factors": {"parameters.uptake_rate": [0.05, 0.15],
                                                     "districts.Diamond.lead.positional_authority": [False, True]}}}
 
 
@@ -601,11 +601,11 @@ def test_bad_sweep_spec(work, capsys, data, fmt, mutation):
         factor = {"low": data.draw(edge, label="low"), "high": data.draw(edge, label="high"),
                   "integer": data.draw(st.sampled_from([True, False, "yes", 2]), label="integer"),
                   "scale": data.draw(st.sampled_from(["linear", "log", "exp"]), label="scale")}
-        key = data.draw(st.sampled_from(["districts.Avalon.students", "parameters.change_rate", "nope"]), label="factor")
+        key = data.draw(st.sampled_from(["districts.Avalon.students", "parameters.uptake_rate", "nope"]), label="factor")
         d["design"] = {"kind": "lhs", "n": n, "factors": {key: {k: v for k, v in factor.items() if v is not None}}}
         names = ["n", "low", "high", "integer", "scale", key.split(".")[-1]]
     else:  # a design factor: unknown key, or values out of range / of the wrong type
-        key = data.draw(st.sampled_from(["parameters.change_rate", "parameters.chnge_rate", "districts.Atlantis.students",
+        key = data.draw(st.sampled_from(["parameters.uptake_rate", "parameters.uptke_rate", "districts.Atlantis.students",
                                          "horizon_months", "districts.Diamond.lead.buy_in", "😀"]), label="factor")
         values = data.draw(st.sampled_from([[], [math.nan], [math.inf], [10**30], [-1], ["x"], [[1]], [{"a": 1}]]), label="values")
         d["design"]["factors"] = {key: values}

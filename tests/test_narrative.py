@@ -16,7 +16,7 @@ from experiments.narrative import UnknownCodeError, event_log, narrate, timeline
 from experiments.scenario import apply_overrides, default_scenario
 from experiments.whatif import get_whatif, resolve_override
 from sim import simulate
-from sim.agents import month_plan
+from sim.initiative import activity_label
 from sim.conditions import ProviderProgram
 from sim.model import CoherenceModel
 from sim.records import SOURCE_AGENDA, SOURCE_INITIATIVE, SOURCES, ChangeRecord, EventRecord, LinkRecord
@@ -151,22 +151,19 @@ def test_every_trigger_source_and_event_kind_the_runs_emit_has_text(runs):
 
 
 def test_every_provider_activity_label_has_text():
-    """Every label month_plan can write: each activity first in a month, each element on top, any year."""
+    """Every label the provider can write: each activity, each element on top, any phase and year."""
+    from sim.vocab import Phase
+
     seen = set()
     for top in Element:
         row = tuple(1.0 if e == top else 0.1 for e in Element)
-        for first, months in (
-            (Activity.CONVENING, {"convening_months": (0,), "slo_months": (0,), "coaching_months": (0,), "superintendent_months": (0,)}),
-            (Activity.SLO, {"convening_months": (), "slo_months": (0,), "coaching_months": (0,), "superintendent_months": (0,)}),
-            (Activity.COACHING, {"convening_months": (), "slo_months": (), "coaching_months": (0,), "superintendent_months": (0,)}),
-            (Activity.SUPERINTENDENT_CONVENING, {"convening_months": (), "slo_months": (), "coaching_months": (), "superintendent_months": (0,)}),
-        ):
-            program = ProviderProgram(years=5, emphasis=(row,), **months)
-            for year in (1, 2, 5):
-                label = month_plan(program, 12 * (year - 1))[4]
-                text = narrative.trigger_text(label)
-                assert first.label in text and narrative.element_name(top) in text and f"year {year}" in text
-                seen.add((first, top))
+        program = ProviderProgram(years=5, emphasis=(row,) * len(Phase))
+        for activity in Activity:
+            for phase in Phase:
+                for year in (1, 2, 5):
+                    text = narrative.trigger_text(activity_label(program, activity, 12 * (year - 1), phase))
+                    assert activity.label in text and narrative.element_name(top) in text and f"year {year}" in text
+                    seen.add((activity, top))
     assert len(seen) == len(Activity) * len(Element)
 
 

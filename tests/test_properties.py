@@ -185,12 +185,8 @@ def test_no_prek_no_continuity(case):
         assert not r.has_prek_end[d]
         assert not (r.continuity[d] == Continuity.CONTINUITY).any()
         assert not any(c.prek_included for c in r.changes if c.district == no_prek)
-    # Pre-K eliminated during the run (Diamond's shock): no change after it includes pre-K, and no
-    # element of a district without pre-K at the end fosters continuity at the end.
-    for ev in r.events:
-        if ev.kind == "prek_eliminated":
-            later = [c for c in r.changes if c.district == ev.district and c.month > ev.month]
-            assert not any(c.prek_included for c in later), ev
+    # Pre-K eliminated during the run (Diamond's shock): no element of a district without pre-K at
+    # the end fosters continuity at the end (changes after it may still bring in the youngest band).
     for d in np.flatnonzero(~r.has_prek_end):
         assert not (r.continuity_end[d] == Continuity.CONTINUITY).any()
 

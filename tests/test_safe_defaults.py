@@ -180,7 +180,7 @@ def test_a_sweep_writes_only_inside_out_and_only_plain_formats(tmp_path):
     spec.parent.mkdir()
     spec.write_text(
         '[sweep]\nname = "safe"\nreplicates = 2\nchunk_size = 3\nset = ["horizon_months=12"]\n'
-        '[design]\nkind = "grid"\n[design.factors]\n"parameters.change_rate" = [0.1, 0.3]\n',
+        '[design]\nkind = "grid"\n[design.factors]\n"parameters.uptake_rate" = [0.1, 0.3]\n',
         encoding="utf-8",
     )
     work, home, proc = _run_isolated(tmp_path, "sweep", str(spec), "--out", "out", "--workers", "1", "--quiet")

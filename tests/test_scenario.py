@@ -51,7 +51,7 @@ def test_overrides_use_the_file_keys(base):
         base,
         [
             "horizon_months=60",
-            "parameters.change_rate=0.2",
+            "parameters.uptake_rate=0.2",
             "districts.Diamond.lead.positional_authority=true",
             "turbulence_by_year=[0, 0, 0]",
             "turbulence_by_year.1=0.25",
@@ -59,7 +59,7 @@ def test_overrides_use_the_file_keys(base):
             "program.emphasis.0.4=1.0",
         ],
     )
-    assert s.horizon_months == 60 and s.parameters.change_rate == 0.2
+    assert s.horizon_months == 60 and s.parameters.uptake_rate == 0.2
     assert s.districts["Diamond"].lead.positional_authority
     assert s.turbulence_by_year == [0, 0.25, 0]
     assert s.districts["Birchwood"].leaders["second_district_leader"].buy_in == 0.5
@@ -79,10 +79,10 @@ BAD_OVERRIDES = [
     ("horizon_months=-3", ["horizon_months", "-3", "greater than or equal to 1"]),
     ("horizon_months=twelve", ["horizon_months", "'twelve'", "valid integer"]),
     ("horizon_months=12.5", ["horizon_months", "12.5", "integer"]),
-    ("parameters.change_rate=2", ["parameters.change_rate", "less than or equal to 0.5"]),
-    ("parameters.change_rate=.nan", ["parameters.change_rate", "finite number"]),
-    ("parameters.change_rate=.inf", ["parameters.change_rate", "finite"]),
-    ("parameters.nope=1", ["parameters.nope", "unknown key", "change_rate"]),
+    ("parameters.uptake_rate=2", ["parameters.uptake_rate", "less than or equal to 0.5"]),
+    ("parameters.uptake_rate=.nan", ["parameters.uptake_rate", "finite number"]),
+    ("parameters.uptake_rate=.inf", ["parameters.uptake_rate", "finite"]),
+    ("parameters.nope=1", ["parameters.nope", "unknown key", "uptake_rate"]),
     ("districts.Atlantis.lead.buy_in=1", ["districts.Atlantis", "unknown key", "Avalon"]),
     ("districts.Diamond.lead.buy_in=1.5", ["districts.Diamond.lead.buy_in", "1.5", "less than or equal to 1"]),
     ("districts.Diamond.lead.positional_authority=maybe", ["districts.Diamond.lead.positional_authority", "'maybe'", "valid boolean"]),
@@ -92,7 +92,7 @@ BAD_OVERRIDES = [
     ("turbulence_by_year=[0.1, 5]", ["turbulence_by_year.1", "5", "less than or equal to 1"]),
     ("districts.Birchwood.team_teachers=500", ["districts.Birchwood", "team_teachers", "exceeds"]),
     ("districts.Diamond.has_prek=false", ["districts.Diamond", "pre-K", "teachers.prek = 0"]),
-    ("districts.Diamond.lead.agenda=fluency", ["districts.Diamond.lead", "agenda_elements"]),
+    ("districts.Diamond.lead.agenda=fluency", ["districts.Diamond", "lead.agenda", "cannot hold a competing agenda"]),
     ("program.emphasis.0=[1, 1]", ["program.emphasis.0", "at least 6"]),
     ("program.convening_months=[13]", ["program.convening_months.0", "13", "less than or equal to 11"]),
     ("name=", ["name", "at least 1 character"]),

@@ -211,17 +211,17 @@ def test_size_mapping_reproduces_the_case_files_derived_sizes(space):
 
 
 def test_posterior_sets_parameter_ranges(tmp_path):
-    post = pd.DataFrame({"change_rate": np.linspace(0.1, 0.2, 101), "link_rate": np.full(101, 0.3), "weight": 1.0})
+    post = pd.DataFrame({"uptake_rate": np.linspace(0.1, 0.2, 101), "link_rate": np.full(101, 0.3), "weight": 1.0})
     post.to_csv(tmp_path / "post.csv", index=False)
     data = tomllib.loads(sens.DEFAULT_SPEC.read_text())
     data["ranges"]["posterior"] = str(tmp_path / "post.csv")
     space = sens.FactorSpace(sens.validate_sensitivity_spec(data, base_dir=sens.DEFAULT_SPEC.parent))
     f = {x.name: x for x in space.factors}
-    assert f["change_rate"].range_source == "posterior"
-    assert f["change_rate"].low == pytest.approx(0.1025, abs=2e-3) and f["change_rate"].high == pytest.approx(0.1975, abs=2e-3)
-    assert f["change_rate"].nominal == pytest.approx(0.15)
+    assert f["uptake_rate"].range_source == "posterior"
+    assert f["uptake_rate"].low == pytest.approx(0.1025, abs=2e-3) and f["uptake_rate"].high == pytest.approx(0.1975, abs=2e-3)
+    assert f["uptake_rate"].nominal == pytest.approx(0.15)
     assert f["link_rate"].range_source == "spec"  # a degenerate posterior interval keeps the spec's range
-    assert f["readiness_half"].range_source == "spec"
+    assert f["readiness_fade"].range_source == "spec"
 
 
 @pytest.mark.parametrize(
@@ -229,7 +229,7 @@ def test_posterior_sets_parameter_ranges(tmp_path):
     [
         (lambda d: d["sobol"].update(n_start=100), "n_start: 100 is not a power of two"),
         (lambda d: d["study"].update(outputs=["share_nonsense"]), "unknown output(s) share_nonsense"),
-        (lambda d: d["factors"]["change_rate"].update(low=0.001), "leaves the parameter's range"),
+        (lambda d: d["factors"]["uptake_rate"].update(low=0.001), "leaves the parameter's range"),
         (lambda d: d["factors"]["lead_authority"].update(kind="boolean"), "factors.lead_authority.kind"),
         (lambda d: d["factors"]["lead_buy_in"].update(key="districts.Generic.lead.buyin"), "districts.Generic.lead.buyin"),
         (lambda d: d["factors"]["size"].pop("reason"), "factors.size.reason: missing"),
@@ -270,7 +270,8 @@ def _tiny_spec(**sobol):
 def test_tiny_study_writes_a_report_and_resumes_from_its_runs(tmp_path, monkeypatch):
     spec = sens.validate_sensitivity_spec(_tiny_spec(), base_dir=sens.DEFAULT_SPEC.parent)
     ref = sens.run_study(spec, tmp_path / "ref", workers=1, quiet=True)
-    assert ref.runs_this_session == ref.runs_total == 2 * (41 + 1) * 2 + 4 * 26 * 2
+    k = len(spec.factors)
+    assert ref.runs_this_session == ref.runs_total == 2 * (k + 1) * 2 + 4 * 26 * 2
     assert ref.sobol.N == 4 and len(ref.sobol.groups) == 12
     for name in ("report.md", "sobol_indices.png", "sobol_s2_heatmap.png", "morris_mu_star.png", "sobol.parquet", "sobol_s2.csv", "noise.csv", "types.csv"):
         assert (tmp_path / "ref" / name).is_file(), name
@@ -361,8 +362,8 @@ def test_parameters_not_varied_change_no_run_of_the_study():
 def test_a_parameter_both_varied_and_not_is_refused():
     spec = sens.load_sensitivity_spec()
     data = spec.model_dump(mode="json")
-    data["not_varied"]["change_rate"] = "a reason that is long enough to pass"
-    with pytest.raises(sens.SensitivityError, match="change_rate"):
+    data["not_varied"]["uptake_rate"] = "a reason that is long enough to pass"
+    with pytest.raises(sens.SensitivityError, match="uptake_rate"):
         sens.validate_sensitivity_spec(data)
     data["not_varied"] = {"no_such_parameter": "a reason that is long enough to pass"}
     with pytest.raises(sens.SensitivityError, match="no_such_parameter"):

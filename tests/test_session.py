@@ -17,7 +17,7 @@ def _rollout(out):
 
 
 def _sweep(out):
-    design = pd.DataFrame({"parameters.change_rate": [0.1, 0.2]})
+    design = pd.DataFrame({"parameters.uptake_rate": [0.1, 0.2]})
     return run_design(default_scenario(), design, replicates=1, seed=1, out_dir=out, chunk_size=1, workers=1, quiet=True)
 
 
@@ -46,6 +46,6 @@ def test_an_error_is_failed_and_ctrl_c_is_interrupted(tmp_path, monkeypatch, stu
         result = run_rollout(make_rollout_plan("TX", n=4, replicates=1, chunk_size=2), tmp_path / "out", workers=1,
                              summarise=False, resume=True)
     else:
-        result = run_design(default_scenario(), pd.DataFrame({"parameters.change_rate": [0.1, 0.2]}), replicates=1, seed=1,
+        result = run_design(default_scenario(), pd.DataFrame({"parameters.uptake_rate": [0.1, 0.2]}), replicates=1, seed=1,
                             out_dir=tmp_path / "out", chunk_size=1, workers=1, quiet=True, resume=True)
     assert read_manifest(tmp_path / "out")["status"] == "complete" and result.runs_done == result.n_runs

@@ -46,7 +46,7 @@ set = ["horizon_months=30"]
 kind = "grid"
 
 [design.factors]
-"parameters.change_rate" = [0.1, 0.3]
+"parameters.uptake_rate" = [0.1, 0.3]
 "districts.Diamond.lead.positional_authority" = [false, true]
 """
 
@@ -67,17 +67,17 @@ def test_grid_spec_plans_every_combination_in_order(tmp_path):
     assert plan.name == "t-grid" and plan.kind == "grid"
     assert plan.n_design_points == 4 and plan.n_runs == 16 and plan.n_chunks == 6
     # first factor slowest
-    assert plan.design["parameters.change_rate"].tolist() == [0.1, 0.1, 0.3, 0.3]
+    assert plan.design["parameters.uptake_rate"].tolist() == [0.1, 0.1, 0.3, 0.3]
     assert plan.design["districts.Diamond.lead.positional_authority"].tolist() == [False, True, False, True]
     assert plan.base.horizon_months == 30  # [sweep] set
     assert plan.scenario(3).districts["Diamond"].lead.positional_authority is True
-    assert plan.scenario(2).parameters.change_rate == 0.3
+    assert plan.scenario(2).parameters.uptake_rate == 0.3
     # chunks cover the runs in plan order, once
     runs = [j for c in range(plan.n_chunks) for j in plan.runs_of_chunk(c)]
     assert runs == list(range(16))
     task = plan.task(1)  # runs 3..5: design point 0 replicate 3, design point 1 replicates 0, 1
     assert [(dp, reps) for dp, reps, _ in task["items"]] == [(0, [3]), (1, [0, 1])]
-    assert task["items"][1][2] == {"parameters.change_rate": 0.1, "districts.Diamond.lead.positional_authority": True}
+    assert task["items"][1][2] == {"parameters.uptake_rate": 0.1, "districts.Diamond.lead.positional_authority": True}
     assert len(set(plan.scenario_hashes)) == 4
     # the plan hash fixes numbers and chunks, and nothing else
     assert plan_sweep(grid_spec(tmp_path, name="again.toml")).plan_hash == plan.plan_hash
@@ -92,10 +92,10 @@ seed = 3
 [design]
 kind = "lhs"
 n = 20
-[design.factors."parameters.change_rate"]
-[design.factors."parameters.readiness_half"]
-low = 1.0
-high = 10.0
+[design.factors."parameters.uptake_rate"]
+[design.factors."parameters.readiness_fade"]
+low = 0.05
+high = 0.4
 scale = "log"
 [design.factors.districts.Avalon.n_elementary_schools]
 low = 2
@@ -105,25 +105,25 @@ integer = true
     plan = plan_sweep(write(tmp_path, text, "lhs.toml"))
     d = plan.design
     assert plan.name == "lhs" and plan.n_design_points == 20 and plan.n_runs == 40
-    assert list(d.columns) == ["parameters.change_rate", "parameters.readiness_half", "districts.Avalon.n_elementary_schools"]
-    spec = PARAMETER_SPECS["change_rate"]
-    x = d["parameters.change_rate"].to_numpy()
+    assert list(d.columns) == ["parameters.uptake_rate", "parameters.readiness_fade", "districts.Avalon.n_elementary_schools"]
+    spec = PARAMETER_SPECS["uptake_rate"]
+    x = d["parameters.uptake_rate"].to_numpy()
     assert x.min() >= spec.low and x.max() <= spec.high
     # one point in each of the n strata of every factor
     assert sorted(np.floor((x - spec.low) / (spec.high - spec.low) * 20).astype(int)) == list(range(20))
-    y = np.log(d["parameters.readiness_half"].to_numpy())
-    assert sorted(np.floor((y - np.log(1.0)) / (np.log(10.0) - np.log(1.0)) * 20).astype(int)) == list(range(20))
+    y = np.log(d["parameters.readiness_fade"].to_numpy())
+    assert sorted(np.floor((y - np.log(0.05)) / (np.log(0.4) - np.log(0.05)) * 20).astype(int)) == list(range(20))
     k = d["districts.Avalon.n_elementary_schools"]
     assert k.dtype == np.int64 and k.min() >= 2 and k.max() <= 11 and np.bincount(k - 2).tolist() == [2] * 10
     # fixed by the seed
     again = plan_sweep(write(tmp_path, text, "lhs2.toml")).design
     pdt.assert_frame_equal(again, d)
     other = plan_sweep(write(tmp_path, text.replace("n = 20", "n = 20\nseed = 99"), "lhs3.toml")).design
-    assert not np.allclose(other["parameters.change_rate"], x)
+    assert not np.allclose(other["parameters.uptake_rate"], x)
 
 
 def test_file_design_and_yaml_spec(tmp_path):
-    pd.DataFrame({"parameters.change_rate": [0.1, 0.2, 0.25], "districts.Avalon.lead.buy_in": [0.5, 0.6, 0.7]}).to_csv(
+    pd.DataFrame({"parameters.uptake_rate": [0.1, 0.2, 0.25], "districts.Avalon.lead.buy_in": [0.5, 0.6, 0.7]}).to_csv(
         tmp_path / "design.csv", index=False
     )
     write(tmp_path, "sweep:\n  replicates: 2\ndesign:\n  kind: file\n  path: design.csv\n", "spec.yaml")
@@ -135,21 +135,21 @@ def test_file_design_and_yaml_spec(tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("[sweep]\nreplicats = 3\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.change_rate' = [0.1]\n",
+        ("[sweep]\nreplicats = 3\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.uptake_rate' = [0.1]\n",
          ["sweep.replicats: unknown key", "allowed: name, scenario, replicates, seed, chunk_size, set"]),
         ("[sweep]\n[design]\nkind = 'grd'\n", ["design.kind", "'grd'", "allowed: grid, lhs, file"]),
         ("[sweep]\n[design]\nfactors = {}\n", ["design.kind: missing", "allowed: grid, lhs, file"]),
-        ("[sweep]\nreplicates = 0\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.change_rate' = [0.1]\n",
+        ("[sweep]\nreplicates = 0\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.uptake_rate' = [0.1]\n",
          ["sweep.replicates", "0", "greater than or equal to 1"]),
-        ("[sweep]\n[design]\nkind = 'lhs'\nn = 4\n[design.factors.'parameters.change_rate']\nlo = 1\n",
-         ["design.factors.parameters.change_rate.lo: unknown key", "allowed: low, high, integer, scale"]),
-        ("[sweep]\n[design]\nkind = 'lhs'\nn = 4\noptimization = 'best'\n[design.factors.'parameters.change_rate']\n",
+        ("[sweep]\n[design]\nkind = 'lhs'\nn = 4\n[design.factors.'parameters.uptake_rate']\nlo = 1\n",
+         ["design.factors.parameters.uptake_rate.lo: unknown key", "allowed: low, high, integer, scale"]),
+        ("[sweep]\n[design]\nkind = 'lhs'\nn = 4\noptimization = 'best'\n[design.factors.'parameters.uptake_rate']\n",
          ["design.optimization", "'best'", "random-cd", "lloyd"]),
-        ("[sweep]\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.change_rate' = [0.1, 0.9]\n",
-         ["design point 1", "parameters.change_rate=0.9", "less than or equal to 0.5"]),
-        ("[sweep]\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.chnge_rate' = [0.1]\n",
-         ["design point 0", "parameters.chnge_rate: unknown key", "allowed: change_rate"]),
-        ("[sweep]\nset = ['horizon_month=3']\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.change_rate' = [0.1]\n",
+        ("[sweep]\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.uptake_rate' = [0.1, 0.9]\n",
+         ["design point 1", "parameters.uptake_rate=0.9", "less than or equal to 0.5"]),
+        ("[sweep]\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.uptke_rate' = [0.1]\n",
+         ["design point 0", "parameters.uptke_rate: unknown key", "allowed: team_attention, uptake_rate"]),
+        ("[sweep]\nset = ['horizon_month=3']\n[design]\nkind = 'grid'\n[design.factors]\n'parameters.uptake_rate' = [0.1]\n",
          ["sweep.set", "horizon_month: unknown key", "horizon_months"]),
         ("[sweep]\n[design]\nkind = 'lhs'\nn = 3\n[design.factors.'districts.Avalon.lead.buy_in']\n",
          ["design.factors.districts.Avalon.lead.buy_in", "give low and high"]),
@@ -411,7 +411,7 @@ def test_dask_workers_are_configured_for_sweeps_and_a_default_cluster_is_warned_
 
 # --- API and CLI --------------------------------------------------------------------------------
 def test_run_design_for_external_designs_and_code_keys(tmp_path):
-    design = pd.DataFrame({"parameters.change_rate": np.array([0.12, 0.24]), "parameters.link_rate": np.array([0.1, 0.2])})
+    design = pd.DataFrame({"parameters.uptake_rate": np.array([0.12, 0.24]), "parameters.link_rate": np.array([0.1, 0.2])})
     result = run_design(default_scenario(), design, replicates=2, seed=4, out_dir=tmp_path / "d", workers=1, quiet=True)
     runs, elements = load_results(tmp_path / "d", codes="keys")
     assert result.complete and len(runs) == 4
@@ -420,7 +420,7 @@ def test_run_design_for_external_designs_and_code_keys(tmp_path):
     assert set(elements["element"]) == set(Element.keys())
     assert (tmp_path / "d" / "scenario.toml").is_file() and (tmp_path / "d" / "design.parquet").is_file()
     with pytest.raises(ScenarioError, match="design point 0.*missing value"):
-        make_plan(default_scenario(), pd.DataFrame({"parameters.change_rate": [np.nan]}), 1, 1)
+        make_plan(default_scenario(), pd.DataFrame({"parameters.uptake_rate": [np.nan]}), 1, 1)
 
 
 def test_cli_sweep(tmp_path, capsys):

@@ -1,92 +1,88 @@
-"""The teacher population: lazily worked-out moves equal a month-by-month walk, and the process has
-the distribution of monthly Bernoulli moves."""
+"""Teachers as cohorts of exchangeable teachers: binomial moves, monotone practice, team seats."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
+import pytest
 
 from conftest import district
-from sim.teachers import _NEVER, TeacherPopulation
+from sim.teachers import TeacherCohorts, team_seats
 
 
-def brute_force(pop: TeacherPopulation, lam1: np.ndarray, lam2: np.ndarray):
-    """Walk every teacher month by month with her own thresholds."""
-    n = len(pop)
-    m1 = np.full(n, _NEVER)
-    m2 = np.full(n, _NEVER)
-    for i in range(n):
-        g = pop.group[i]
-        c1 = c2 = base = 0.0
-        for m in range(lam1.shape[0]):
-            c1 += lam1[m, g]
-            c2 += lam2[m, g]
-            if m1[i] < m and m2[i] == _NEVER and c2 - base >= pop.thresholds[1, i]:
-                m2[i] = m
-            if m1[i] == _NEVER and c1 >= pop.thresholds[0, i]:
-                m1[i] = m
-                base = c2
-    return m1, m2
+def cohorts(*dcs, seed=0):
+    return TeacherCohorts(dcs, [random.Random(seed + i) for i in range(len(dcs))])
 
 
-def test_lazy_moves_equal_the_monthly_walk():
-    rng = np.random.default_rng(4)
-    districts = [district("A", teachers=(5, 3, 20), team=4), district("B", teachers=(2, 1, 9), team=3)]
-    H = 30
-    pop = TeacherPopulation(districts, H, np.random.default_rng(9))
-    lam1 = rng.exponential(0.08, size=(H, pop.n_groups)) * (rng.random((H, pop.n_groups)) < 0.7)
-    lam2 = rng.exponential(0.05, size=(H, pop.n_groups)) * (rng.random((H, pop.n_groups)) < 0.7)
-    for m in range(H):
-        pop.step(m, lam1[m], lam2[m])
-        if m in (3, 4, 11, 20):  # queries part-way resolve part of the history
-            pop.practices()
-    m1, m2 = pop._move_months()
-    b1, b2 = brute_force(pop, lam1, lam2)
-    assert np.array_equal(m1, b1) and np.array_equal(m2, b2)
-    assert (m1 < _NEVER).any() and (m2 < _NEVER).any()
-    assert (m2[m2 < _NEVER] > m1[m2 < _NEVER]).all()  # one level per month at most
+def test_team_seats_follow_the_bands_and_sum_to_the_team():
+    dc = district(teachers=(20, 10, 90), team=6)
+    seats = team_seats(dc)
+    assert sum(seats) == 6 and seats[2] >= seats[0] >= seats[1]
+    pop = cohorts(dc)
+    assert pop.level_counts(0) == (120, 0, 0) and pop.level_counts(0, team_only=True) == (6, 0, 0)
+    assert pop.prek_on_team(0) == seats[0]
 
 
-def test_moves_follow_monthly_bernoulli_probabilities():
-    # Constant p per month: P(reached level 1 by the end of month t) = 1 - (1 - p)^(t + 1).
-    p, H = 0.1, 12
-    pop = TeacherPopulation([district("A", teachers=(0, 0, 4000), team=0)], H, np.random.default_rng(1))
-    lam = np.full(pop.n_groups, -np.log1p(-p))
-    for m in range(H):
-        pop.step(m, lam, np.zeros(pop.n_groups))
-    prac = pop.practices()
-    expected = 1 - (1 - p) ** H
-    se = np.sqrt(expected * (1 - expected) / 4000)
-    assert abs((prac >= 1).mean() - expected) < 4 * se  # stated tolerance: 4 standard errors
-    assert (prac == 2).sum() == 0  # no second-move hazard given
+def test_moves_are_binomial_with_the_group_probability():
+    # 400 months x 120 teachers starting traditional: the first month's moves are Binomial(n, p).
+    dc = district(teachers=(0, 0, 100), team=20, has_prek=False)
+    p = 0.1
+    firsts = []
+    for s in range(400):
+        pop = cohorts(dc, seed=s)
+        pop.step(0, (p, p, 0.0, 0.0), principles=0.0)
+        firsts.append(pop.level_counts(0)[1])
+    mean, var = np.mean(firsts), np.var(firsts)
+    assert abs(mean - 100 * p) < 4 * np.sqrt(100 * p * (1 - p) / 400)
+    assert 0.7 * 100 * p * (1 - p) < var < 1.3 * 100 * p * (1 - p)
 
 
-def test_teachers_who_left_keep_their_practice():
-    H = 10
-    pop = TeacherPopulation([district("A", teachers=(50, 0, 50), team=0)], H, np.random.default_rng(2))
-    lam = np.full(pop.n_groups, 0.3)
-    for m in range(5):
-        pop.step(m, lam, lam)
-    before = pop.practices().copy()
-    gone = pop.remove_prek(0, 5)
-    for m in range(5, H):
-        pop.step(m, lam, lam)
-    after = pop.practices()
-    assert np.array_equal(after[gone], before[gone])
-    assert pop.district_counts().sum() == 50  # only the K-3 teachers remain active
+def test_practice_never_falls_back_and_totals_stay_consistent():
+    dc = district(teachers=(15, 5, 60), team=6)
+    pop = cohorts(dc, seed=3)
+    last = pop.level_counts(0)
+    for m in range(36):
+        pop.step(0, (0.05, 0.2, 0.02, 0.2), principles=0.5 if m >= 12 else 0.0)
+        pop.record_month()
+        now = pop.level_counts(0)
+        assert sum(now) == 80
+        assert now[1] + now[2] >= last[1] + last[2] and now[2] >= last[2]  # monotone
+        assert sum(sum(r[i] for r in pop.counts[0]) for i in range(3)) == 80
+        assert pop.level_counts(0, team_only=True) == tuple(sum(r[i] for r in pop.counts[0][1::2]) for i in range(3))
+        last = now
+    assert last[2] > 0  # the HLPPs reached once taught
+    series = pop.series()
+    assert series.shape == (36, 1, 3) and np.allclose(series.sum(axis=2), 1.0)
 
 
-def test_certain_uptake_runs_and_moves_every_team_teacher():
-    # Uptake probability 1 with no turbulence: the hazard must stay finite (found by the Morris
-    # screening, where it crashed the run).
-    import warnings
+def test_no_hlpps_before_they_are_taught():
+    pop = cohorts(district(), seed=1)
+    for _ in range(24):
+        pop.step(0, (0.5, 0.9, 0.5, 0.9), principles=0.0)
+    assert pop.level_counts(0)[2] == 0 and pop.level_counts(0)[1] > 0
 
-    from conftest import conditions
-    from sim import Parameters, simulate
 
-    cond = conditions(district(teachers=(10, 5, 40), team=8), turbulence_by_year=(0.0,), turbulence_after=0.0)
-    params = Parameters(teacher_uptake_team=1.0, teacher_uptake_district=1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        r = simulate(cond, params, seed=1)
-    assert np.isfinite(r.practice_series).all()
-    assert r.practice_series[-1, 0, 0] < 1.0  # teachers did move
+def test_prek_teachers_leave():
+    dc = district(teachers=(20, 10, 90), team=6)
+    pop = cohorts(dc)
+    gone = pop.remove_prek(0)
+    assert gone == 20 and pop.prek_on_team(0) == 0 and sum(pop.level_counts(0)) == 100
+
+
+@pytest.mark.parametrize("n, p", [(5, 0.1), (40, 0.04), (200, 0.02), (300, 0.3), (12, 0.9)])
+def test_binomial_draws_have_the_binomial_distribution(n, p):
+    from math import comb
+
+    from sim.teachers import binomial
+
+    rng = random.Random(11)
+    draws = np.array([binomial(rng, n, p) for _ in range(20_000)])
+    assert abs(draws.mean() - n * p) < 4 * np.sqrt(n * p * (1 - p) / 20_000)
+    # chi-square on the bins with expected count >= 20
+    ks = [k for k in range(n + 1) if 20_000 * comb(n, k) * p**k * (1 - p) ** (n - k) >= 20]
+    observed = np.array([(draws == k).sum() for k in ks])
+    expected = np.array([20_000 * comb(n, k) * p**k * (1 - p) ** (n - k) for k in ks])
+    chi2 = ((observed - expected) ** 2 / expected).sum()
+    assert chi2 < len(ks) + 5 * np.sqrt(2 * len(ks))  # ~5 standard deviations of a chi-square
+    assert binomial(rng, 0, 0.5) == 0 and binomial(rng, 7, 0.0) == 0 and binomial(rng, 7, 1.0) == 7

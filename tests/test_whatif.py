@@ -233,7 +233,7 @@ def test_json_figure_and_scenarios(diamond_authority, tmp_path):
 
 def test_undefined_outcomes_are_null_in_json(base):
     # Almost no change: many district shares are undefined (NaN) and must come out as null.
-    w = run_whatif(base, ["parameters.change_rate=0.005", "horizon_months=1"], replicates=6, seed=1)
+    w = run_whatif(base, ["parameters.uptake_rate=0.005", "horizon_months=1"], replicates=6, seed=1)
     d = json.loads(json.dumps(w.to_dict(), allow_nan=False))
     cells = d["difference"]["outcomes"]["share_transformed"].values()
     assert any(c["n"] < 6 for c in cells)  # some replicates undefined in an arm

@@ -42,7 +42,8 @@ CAPACITY_CHOICES = (AS_IN_SCENARIO,) + tuple(c.label for c in Capacity)
 DISTRICT_CHOICES = (ALL,) + CASE_DISTRICTS
 
 
-# A competing authority holder added by the app: Diamond's fluency leader (four_districts.toml).
+# A competing authority holder added by the app: a leader with Diamond's fluency agenda, who owns no
+# element (the district's own owners stay), so the agenda lands where owners accept it.
 COMPETING_HOLDER = {
     "role": "District leader with a fluency agenda",
     "positional_authority": True,
@@ -51,7 +52,7 @@ COMPETING_HOLDER = {
     "early_childhood": False,
     "superintendent": False,
     "agenda": "fluency",
-    "agenda_elements": ["pedagogy", "assessment", "oversight"],
+    "owns": [],
 }
 
 
@@ -120,7 +121,7 @@ def build_conditions(
         if competing_holder == HOLDER_NONE:
             for leader in d.get("leaders", {}).values():
                 if leader.get("agenda"):
-                    leader["agenda"], leader["agenda_elements"] = None, []
+                    leader["agenda"] = None
             notes.append(f"No competing agenda in {district}.")
         elif competing_holder == HOLDER_FLUENCY:
             if not any(l.get("agenda") and l.get("positional_authority") for l in d.get("leaders", {}).values()):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 from typing import Any
 import numpy as np
-from sim.conditions import DistrictConditions, LeaderSpec, ShockSpec
+from sim.conditions import DEPARTMENT_ELEMENTS, DistrictConditions, LeaderSpec, ShockSpec
 from sim.vocab import Capacity, Element
 from ..numerics import capacity_cuts
 from .files import PopulationError, PopulationSpec, _range, _val
 
 
-_COMPETING_ELEMENTS = (Element.PEDAGOGY, Element.ASSESSMENT, Element.OVERSIGHT)  # as Diamond's (report lines 832-868)
+# A competing holder heads curriculum and instruction, as Diamond's (report lines 1017-1020, 1274-1276).
+_COMPETING_OWNS = DEPARTMENT_ELEMENTS
 
 
 def _derivation() -> dict[str, Any]:
@@ -117,7 +118,7 @@ def district_conditions(d: dict, derivation: dict | None = None, prek_month: int
         leaders.append(LeaderSpec("Head of Early Childhood", False, 0.8, early_childhood=True))
     if d["competing_holder"]:
         leaders.append(LeaderSpec("Leader with a competing agenda", True, d["holder_buy_in"], on_team=False,
-                                  agenda="fluency", agenda_elements=_COMPETING_ELEMENTS))
+                                  agenda="fluency", owns=_COMPETING_OWNS))
     shocks = (ShockSpec("prek_eliminated", prek_month),) if d.get("prek_eliminated") else ()
     return DistrictConditions(
         name=d["name"],

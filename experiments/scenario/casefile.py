@@ -224,14 +224,14 @@ def _district(raw: dict, name: str, capacity: dict[str, str] | None) -> District
         raise CaseFileError(f"{key}.leaders: missing; define [[{key}.leaders]] tables")
     for i, lt in enumerate(raw_leaders):
         lk = f"{key}.leaders[{i}]"
-        allowed_l = {"role", "positional_authority", "buy_in", "leads_initiative", "on_team", "early_childhood", "superintendent", "agenda", "agenda_elements"}
+        allowed_l = {"role", "positional_authority", "buy_in", "leads_initiative", "on_team", "early_childhood", "superintendent", "agenda", "owns"}
         extra = set(lt) - allowed_l
         if extra:
             raise CaseFileError(f"{lk}.{sorted(extra)[0]}: unknown key; allowed: {', '.join(sorted(allowed_l))}")
-        agenda_elements = []
-        for j, ek in enumerate(_get(lt, "agenda_elements", lk, list, [])):
+        owns = []
+        for j, ek in enumerate(_get(lt, "owns", lk, list, [])):
             try:
-                agenda_elements.append(Element.from_key(ek, field=f"{lk}.agenda_elements[{j}]"))
+                owns.append(Element.from_key(ek, field=f"{lk}.owns[{j}]"))
             except ValueError as exc:
                 raise CaseFileError(str(exc)) from None
         buy_in = _get(lt, "buy_in", lk, float)
@@ -248,7 +248,7 @@ def _district(raw: dict, name: str, capacity: dict[str, str] | None) -> District
                     early_childhood=_get(lt, "early_childhood", lk, bool, False),
                     superintendent=_get(lt, "superintendent", lk, bool, False),
                     agenda=_get(lt, "agenda", lk, str, None),
-                    agenda_elements=tuple(agenda_elements),
+                    owns=tuple(owns),
                 )
             )
         except ValueError as exc:
@@ -326,7 +326,7 @@ def _leader_dict(l: LeaderSpec) -> dict:
         "early_childhood": l.early_childhood,
         "superintendent": l.superintendent,
         "agenda": l.agenda,
-        "agenda_elements": [e.key for e in l.agenda_elements],
+        "owns": [e.key for e in l.owns],
     }
 
 

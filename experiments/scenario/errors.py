@@ -65,7 +65,7 @@ def format_validation_errors(exc: ValidationError, model: type[BaseModel], what:
         elif kind in ("union_tag_invalid", "union_tag_not_found"):
             tags = ", ".join(_union_tags(_model_at(model, loc)) or ())
             shown = value.get("kind") if isinstance(value, dict) else value
-            parts.append(f"{where}.kind: " + (f"{shown!r} is not allowed" if kind == "union_tag_invalid" else "missing")
+            parts.append(f"{where}.kind: " + (f"{show_value(shown)} is not allowed" if kind == "union_tag_invalid" else "missing")
                          + f"; allowed: {tags}")
         elif kind == "missing":
             parts.append(f"{where}: missing")

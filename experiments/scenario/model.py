@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sim.conditions import SHOCK_KINDS, Conditions, DistrictConditions, LeaderSpec, ProviderProgram, ShockSpec
 from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
-from sim.vocab import CASE_DISTRICTS, Capacity, Element
+from sim.vocab import CASE_DISTRICTS, Capacity, Element, Phase
 from .errors import ScenarioError, format_validation_errors
 
 
@@ -42,12 +42,17 @@ class LeaderModel(BaseModel):
     early_childhood: bool = False
     superintendent: bool = False
     agenda: str | None = Field(default=None, max_length=200)
-    agenda_elements: list[ElementKey] = Field(default_factory=list)
+    owns: list[ElementKey] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _agenda_needs_elements(self):
-        if self.agenda and not self.agenda_elements:
-            raise ValueError("a competing agenda needs at least one element in agenda_elements")
+    def _known_agenda(self):
+        if self.agenda:
+            from sim.agendas import AGENDAS
+
+            if self.agenda not in AGENDAS:
+                raise ValueError(f"agenda {self.agenda!r} is not a known agenda; allowed: {', '.join(AGENDAS)}")
+        if len(set(self.owns)) != len(self.owns):
+            raise ValueError("owns: an element is listed twice")
         return self
 
     def spec(self, leads: bool) -> LeaderSpec:
@@ -60,7 +65,7 @@ class LeaderModel(BaseModel):
             early_childhood=self.early_childhood,
             superintendent=self.superintendent,
             agenda=self.agenda,
-            agenda_elements=tuple(Element.from_key(k) for k in self.agenda_elements),
+            owns=tuple(Element.from_key(k) for k in self.owns),
         )
 
 
@@ -120,11 +125,10 @@ class ProgramModel(BaseModel):
     model_config = _STRICT
     years: int = Field(default=3, ge=0, le=20)
     emphasis: list[Annotated[list[Unit], Field(min_length=len(Element), max_length=len(Element))]] = Field(
-        default_factory=lambda: [list(r) for r in ProviderProgram().emphasis], min_length=1, max_length=20
+        default_factory=lambda: [list(r) for r in ProviderProgram().emphasis], min_length=len(Phase), max_length=len(Phase)
     )
-    hlpp_emphasis: list[Unit] = Field(default_factory=lambda: list(ProviderProgram().hlpp_emphasis), min_length=1, max_length=20)
     slo_audience: list[Literal["teachers", "school_leaders"]] = Field(
-        default_factory=lambda: list(ProviderProgram().slo_audience), min_length=1, max_length=20
+        default_factory=lambda: list(ProviderProgram().slo_audience), min_length=len(Phase), max_length=len(Phase)
     )
     convening_months: list[Annotated[int, Field(ge=0, le=11)]] = Field(default_factory=lambda: list(ProviderProgram().convening_months))
     slo_months: list[Annotated[int, Field(ge=0, le=11)]] = Field(default_factory=lambda: list(ProviderProgram().slo_months))
@@ -136,6 +140,8 @@ class ProgramModel(BaseModel):
     slo_weight: float = Field(default=ProviderProgram().slo_weight, ge=0.0, le=10.0, allow_inf_nan=False)
     coaching_weight: float = Field(default=ProviderProgram().coaching_weight, ge=0.0, le=10.0, allow_inf_nan=False)
     prek_focus: Unit = ProviderProgram().prek_focus
+    common_assessment: bool = ProviderProgram().common_assessment
+    adaptive: bool = ProviderProgram().adaptive
 
     def program(self) -> ProviderProgram:
         d = self.model_dump()

@@ -91,21 +91,16 @@ def _answer_text(res: StudyResult) -> list[str]:
     if bc is not None and len(bc):
         parts = [f"{k.replace('_', ' ')} {100 * bc.loc[k, 'transform']:.0f}%" for k in bc.index if k in bc.index]
         paragraphs.append(f"Direction: of the changed elements in all Sobol' runs, those that started {', '.join(parts)} transformed "
-                 f"(the report's Table 3: 1 of 3, 1 of 3, 12 of 14). In the model, capacity acts on substantiveness only through the "
-                 f"probabilities `p_transform_did_not_exist`, `p_transform_emergent`, `p_transform_established` (docs/ODD.md 7.5); over "
-                 f"their ranges here their ordering, and so the direction of capacity's effect, is whatever the ranges allow.")
-        tr = [f for f in res.factors["factor"] if f.startswith("p_transform_")]
-        if sob.natural is not None and all(f in sob.natural for f in tr) and len(tr) == 3:
-            nat = sob.natural
-            src = sorted(set(res.factors.set_index("factor").loc[tr, "range_source"]))
-            rng = ", ".join(f"{f.removeprefix('p_transform_').replace('_', ' ')} [{nat[f].min():.2f}, {nat[f].max():.2f}]" for f in tr)
-            order = (nat["p_transform_established"] > nat["p_transform_emergent"]) & (nat["p_transform_emergent"] > nat["p_transform_did_not_exist"])
-            paragraphs.append(f"Their ranges in this study ({' and '.join(src)}): {rng}; they rise with capacity, as "
-                     f"Table 3 implies, at {100 * order.mean():.0f}% of the design points.")
-            if "share_transformed" in sob.labels and order.any() and (~order).any() and cap in sob.groups:
-                y = pd.Series(sob.Y[:, sob.labels.index("share_transformed")])
-                paragraphs.append(f"Mean share transformed over design points: {y[order].mean():.3f} where p_transform rises with capacity "
-                         f"({int(order.sum())} points) vs {y[~order].mean():.3f} elsewhere.")
+                 f"(the report's Table 3: 1 of 3, 1 of 3, 12 of 14). No parameter maps a capacity level to a code: capacity acts "
+                 f"through the element's structure -- a running routine can be redesigned with what the team understands, while "
+                 f"building one where none runs costs `build_cost` times more, and a team weighs that work when it takes elements up "
+                 f"(docs/ODD.md 7.3, 7.5).")
+        if "build_cost" in sob.groups or any(g == "capacity_mechanism" for g in sob.groups):
+            g = "capacity_mechanism" if "capacity_mechanism" in sob.groups else "build_cost"
+            vb = iv("share_transformed", g)
+            if vb:
+                paragraphs.append(f"The mechanism's own parameter (group `{g}`) has S1 = {_pm(vb[0], vb[1])}, ST = {_pm(vb[2], vb[3])} "
+                         f"for the share transformed{partner('share_transformed', g)}.")
     paragraphs.append("")
     paragraphs.append("### Continuity and pre-existing capacity\n")
     for o in ("share_continuity_changes", "share_continuity_end"):
@@ -134,9 +129,9 @@ def _answer_text(res: StudyResult) -> list[str]:
             if note:
                 paragraphs.append(f"`{g}`:{note}")
         paragraphs.append(f"Other drivers of consistency: {top_others('share_consistent', [a.authority, a.buy_in, a.holder])}. "
-                 f"In the model a competing holder's agenda changes its elements whether or not the lead has authority "
-                 f"(docs/ODD.md 7.10, limitation 3); the lead's authority only gates system elements and decides who decides them "
-                 f"(7.3), and a lead without authority then goes through the superintendent or the competing holder.")
+                 f"In the model the lead's authority acts through contested decisions (docs/ODD.md 7.4): a lead who owns an element "
+                 f"or outranks its owner has its proposals adopted as designed, and one with positional authority can take an owner's "
+                 f"refusal to the superintendent; a competing holder pushes his agenda into what he owns or can get others to accept (7.5).")
     bl = res.contrasts.get("by_leadership")
     if bl is not None and len(bl) and "share_consistent" in bl:
         lines = []

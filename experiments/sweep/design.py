@@ -2,7 +2,7 @@
 
 A design is a ``pandas.DataFrame`` with one row per design point (row ``i`` is design point ``i``)
 and one column per factor, named by the factor's dotted scenario key (the keys of
-``experiments.scenario.apply_overrides``, e.g. ``parameters.change_rate`` or
+``experiments.scenario.apply_overrides``, e.g. ``parameters.uptake_rate`` or
 ``districts.Diamond.lead.buy_in``). Three ways to make one:
 
 * :func:`grid_design` -- the full factorial of the listed values (the first factor varies slowest);
@@ -129,7 +129,7 @@ def normalise_design(design: pd.DataFrame, where: str = "design") -> pd.DataFram
         raise ValueError(f"{where}: repeated column(s): {', '.join(dup)}")
     for c in cols:
         if not c or c != c.strip() or any(not part for part in c.split(".")):
-            raise ValueError(f"{where}: column {c!r} is not a dotted scenario key like parameters.change_rate")
+            raise ValueError(f"{where}: column {c!r} is not a dotted scenario key like parameters.uptake_rate")
     out = design.copy()
     out.columns = cols
     out.index = pd.RangeIndex(len(out), name="design_point")

@@ -155,7 +155,7 @@ def _short(v: Any) -> str:
 
 
 def _flatten_keys(d: dict, leaf, prefix: str = "") -> dict:
-    """``{"parameters": {"change_rate": [..]}}`` -> ``{"parameters.change_rate": [..]}`` (TOML's
+    """``{"parameters": {"uptake_rate": [..]}}`` -> ``{"parameters.uptake_rate": [..]}`` (TOML's
     unquoted dotted keys make nested tables; quoted ones do not -- both mean the same factor)."""
     out = {}
     for k, v in d.items():
