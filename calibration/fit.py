@@ -32,7 +32,7 @@ importance weights from degenerating in 11-16 dimensions (calibration/abc_parts.
 run per proposal, accepts it when its distance is at most epsilon, and importance-weights the accepted
 particles by prior / proposal density. Epsilon is the weighted median of the previous population's
 distances (pyabc's ``QuantileEpsilon``, alpha = 0.5). Parameters are sampled on the scale
-``z = logit(F(x))`` (F the prior CDF): the prior is standard logistic there and no proposal falls
+``z = Phi^-1(F(x))`` (F the prior CDF): the prior is standard normal there and no proposal falls
 outside the prior's bounds. Distances are integers (elements out of place), so epsilon moves in
 whole steps and can repeat.
 
@@ -111,8 +111,10 @@ class Budget:
     scheduler: str
     stored_draws: int = 1000
     epsilon_quantile: float = 0.5
-    defensive: float = 0.3
+    defensive: float = 0.1
     write_defaults: bool = False
+    rejuvenate_moves: int = 40  # resample-move sweeps at most (calibration/rejuvenate.py); 0: none
+    proposal: str = "gaussian"  # main proposal component: "gaussian" (fitted to the population) or "kde"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -128,14 +130,14 @@ BUDGETS: dict[str, Budget] = {
     # For tests and CI: deterministic (single core), about a minute in all.
     "quick": Budget(
         "quick", population=100, max_generations=4, max_simulations=1_500, min_acceptance_rate=0.05,
-        max_walltime_s=None, predictive_draws=150, scheduler="single", stored_draws=400,
+        max_walltime_s=None, predictive_draws=150, scheduler="single", stored_draws=400, rejuvenate_moves=8,
     ),
     # The real study: <= 30 min on 2 cores (benchmarks/bench_calibration.py).
     "full": Budget(
-        "full", population=1000, max_generations=30, max_simulations=150_000, min_acceptance_rate=0.03,
-        max_walltime_s=(9 * 60, 14 * 60), predictive_draws=1000, scheduler="processes", write_defaults=True,
-    ),
-}
+        "full", population=1500, max_generations=30, max_simulations=250_000, min_acceptance_rate=0.03,
+        max_walltime_s=(8 * 60, 13 * 60), predictive_draws=1000, scheduler="processes", write_defaults=True,
+        defensive=0.1, rejuvenate_moves=20,
+    ),}
 
 
 def resolve_budget(budget: str | Budget) -> Budget:
@@ -181,6 +183,7 @@ class StageResult:
     stop_reason: str
     sampler: str
     deterministic: bool
+    rejuvenation: dict | None = None  # the resample-move step that gave ``particles`` (calibration/rejuvenate.py)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -243,6 +246,7 @@ class StageResult:
             "final_epsilon": self.final_epsilon,
             "final_acceptance_rate": float(self.populations["acceptance_rate"].iloc[-1]),
             "effective_sample_size": self.effective_sample_size,
+            "rejuvenation": self.rejuvenation,
             "population": int(len(self.particles)),
             "sampling_wall_time_s": round(self.sampling_wall_time_s, 2),
             "stop_reason": self.stop_reason,
@@ -281,7 +285,7 @@ def run_stage(
     """
     import pyabc
 
-    from .abc_parts import DefensiveTransition, logistic_prior, make_sampler
+    from .abc_parts import DefensiveTransition, make_sampler, normal_prior
     from .simulator import CaseSimulator, SamplerScaleSimulator
 
     if name not in _STAGE_KEY:
@@ -303,10 +307,10 @@ def run_stage(
     sampler, close, desc = make_sampler(scheduler, workers)
     abc = pyabc.ABCSMC(
         model,
-        logistic_prior(z_names),
+        normal_prior(z_names),
         evidence,
         population_size=budget.population,
-        transitions=DefensiveTransition(defensive=budget.defensive),
+        transitions=DefensiveTransition(defensive=budget.defensive, main=budget.proposal),
         eps=pyabc.QuantileEpsilon(alpha=budget.epsilon_quantile),
         sampler=sampler,
     )
@@ -396,6 +400,27 @@ def run_stage(
     }
     marker.write_text(json.dumps(state, indent=2))
     return _stage_result(name, evidence, priors, db_path, state)
+
+
+def rejuvenate_stage(stage: StageResult, path: Path, *, seed: int, workers: int | None, max_moves: int,
+                     progress: ProgressFn | None = None) -> StageResult:
+    """The stage with its final population resampled and moved (calibration/rejuvenate.py); the
+    moved particles are kept in ``path`` (CSV) with their diagnostics beside it (JSON), so a resumed
+    calibration reads them back instead of moving again."""
+    import dataclasses
+
+    from .rejuvenate import rejuvenate
+
+    info = path.with_suffix(".json")
+    if path.exists() and info.exists():
+        diag = json.loads(info.read_text())
+        return dataclasses.replace(stage, particles=pd.read_csv(path), rejuvenation=diag)
+    r = rejuvenate(stage, seed=seed, workers=workers, max_moves=max_moves, progress=progress)
+    r.particles.to_csv(path, index=False)
+    diag = r.to_dict()
+    info.write_text(json.dumps(diag, indent=2))
+    return dataclasses.replace(stage, particles=r.particles, rejuvenation=diag,
+                               n_simulations=stage.n_simulations + r.n_simulations)
 
 
 def _has_populations(url: str) -> bool:
@@ -549,6 +574,10 @@ def calibrate(
             stage, evidence, priors_.subset(informs), b, out / f"history_{stage}.db",
             seed=seed, scheduler=scheduler, workers=workers, resume=resume, progress=progress, observed=observed,
         )
+        if b.rejuvenate_moves > 0 and stage == "final":
+            stages[stage] = rejuvenate_stage(stages[stage], out / f"rejuvenated_{stage}.csv", seed=seed,
+                                             workers=1 if scheduler == "single" else workers or 2,
+                                             max_moves=b.rejuvenate_moves, progress=progress)
         stage_calls += time.perf_counter() - t_call
 
     after_stages = time.perf_counter()

@@ -10,7 +10,9 @@ differs only in its parameters):
   out-of-sample prediction of the held-out evidence;
 * ``final``: the all-evidence posterior;
 * ``calibrated``: the final posterior's point estimate (the model's new defaults), no parameter
-  uncertainty - what ``coherence-sim case`` runs.
+  uncertainty - what ``coherence-sim case`` runs;
+* ``null``: no model at all -- codes drawn from the report's pooled proportions on the same
+  capacity assignments (calibration/null_model.py), the baseline every pattern is judged against.
 
 For each set and each evidence component: the distribution of the component's distance to the
 report; for tables, each cell's 5th/50th/95th percentile and mean; for facts, the probability each
@@ -33,7 +35,11 @@ from .priors import PriorSet
 
 __all__ = ["PREDICTIVE_SETS", "predictive_parameters", "run_predictive", "summarise_predictive"]
 
-PREDICTIVE_SETS = ("prior", "defaults", "fit", "final", "calibrated")
+PREDICTIVE_SETS = ("prior", "defaults", "fit", "final", "calibrated", "null")
+#: The district contrast of Table 2 (lines 804-811): "Avalon and Cedarville were more likely to make
+#: changes that transformed elements than Birchwood and Diamond" -- read as: each of Avalon and
+#: Cedarville transformed a larger share of its changed elements than each of Birchwood and Diamond.
+CONTRAST = (("Avalon", "Cedarville"), ("Birchwood", "Diamond"))
 _PRED_KEY = 2**31 - 14
 
 
@@ -61,13 +67,19 @@ def run_predictive(split: Split, priors: PriorSet, stages: dict, *, n: int, seed
     """Run every predictive set and summarise it (JSON-ready dict; arrays as nested lists)."""
     from .simulator import run_draws
 
+    from .null_model import case_null_summaries, null_proportions
+
     sets = predictive_parameters(priors, stages, n, seed)
     out: dict[str, Any] = {"n": n, "seed": seed, "n_runs": n * len(sets), "sets": {}}
     for i, (name, params) in enumerate(sets.items()):
         if progress is not None:
-            progress({"stage": "predictive", "set": name, "index": i, "of": len(sets)})
+            progress({"stage": "predictive", "set": name, "index": i, "of": len(sets) + 1})
         summaries = run_draws(params, seed, workers=workers)
         out["sets"][name] = summarise_predictive(split, summaries)
+    if progress is not None:
+        progress({"stage": "predictive", "set": "null", "index": len(sets), "of": len(sets) + 1})
+    out["sets"]["null"] = summarise_predictive(split, case_null_summaries(n, seed))
+    out["null_proportions"] = null_proportions().to_dict()
     return out
 
 
@@ -120,7 +132,34 @@ def summarise_predictive(split: Split, summaries: list[dict[str, np.ndarray]]) -
         }
         out["changed_share"] = changed.mean(axis=0).round(4).tolist()
     out["principles_mean"] = S["principles"].astype(float).mean(axis=0).round(4).tolist()
+    t2 = S["table2"].astype(float)
+    changed = t2[:, :, 1] + t2[:, :, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(changed > 0, t2[:, :, 2] / np.maximum(changed, 1), np.nan)
+    hi = [CASE_DISTRICTS.index(d) for d in CONTRAST[0]]
+    lo = [CASE_DISTRICTS.index(d) for d in CONTRAST[1]]
+    holds = np.nanmin(share[:, hi], axis=1) > np.nanmax(share[:, lo], axis=1)
+    out["contrast"] = {"p_holds": float(np.mean(holds)), "definition": "min(share transformed of Avalon, Cedarville) > max(of Birchwood, Diamond)"}
+    out["coverage"] = coverage(split, out["tables"])
     out["has_prek_end_share"] = S["has_prek_end"].astype(float).mean(axis=0).round(4).tolist()
+    return out
+
+
+def coverage(split: Split, tables: dict[str, Any]) -> dict[str, Any]:
+    """Which observed cells lie outside the predictive 90% interval [p05, p95], per table: for the
+    primary reading and for the best of the readings the report allows."""
+    out: dict[str, Any] = {}
+    for c in split.components.values():
+        if c.kind != "table" or c.table not in tables:
+            continue
+        lo, hi = np.asarray(tables[c.table]["p05"]), np.asarray(tables[c.table]["p95"])
+        per_reading = []
+        for obs in c.observed:
+            o = np.asarray(obs, dtype=float)
+            outside = np.argwhere((o < lo) | (o > hi))
+            per_reading.append([[int(i) for i in ij] for ij in outside])
+        best = min(range(len(per_reading)), key=lambda i: len(per_reading[i]))
+        out[c.table] = {"primary_outside": per_reading[0], "best_reading": best, "best_outside": per_reading[best]}
     return out
 
 

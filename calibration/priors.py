@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from sim.parameters import PARAMETER_SPECS
 
@@ -75,16 +76,17 @@ class Prior:
     def quantile(self, q: float) -> float:
         return float(self.ppf(np.array([q]))[0])
 
-    # --- the sampler's scale: z = logit(F(x)), F this prior's CDF ------------------------------
-    # Under the prior z is standard logistic whatever the family, and every real z maps inside
-    # [low, high]: the ABC's Gaussian proposals never leave the prior's support.
+    # --- the sampler's scale: z = Phi^-1(F(x)), F this prior's CDF, Phi the normal CDF ----------
+    # Under the prior z is standard normal whatever the family, and every real z maps inside
+    # [low, high]: the ABC's Gaussian proposals never leave the prior's support, and a Gaussian
+    # proposal matches the prior's shape in the directions the data do not inform (which keeps the
+    # importance weights even; a logistic scale made them spread several times more).
     def to_z(self, x: np.ndarray) -> np.ndarray:
         u = np.clip(self.cdf(x), 1e-12, 1 - 1e-12)
-        return np.log(u) - np.log1p(-u)
+        return ndtri(u)
 
     def from_z(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=float)
-        u = 0.5 * (1.0 + np.tanh(0.5 * z))  # logistic sigmoid, overflow-free
+        u = ndtr(np.asarray(z, dtype=float))
         return np.clip(self.ppf(u), self.low, self.high)
 
 

@@ -311,6 +311,22 @@ def _epsilon(result, out: Path, plt) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _effective(st) -> float:
+    """The effective number of particles a stage's posterior rests on: the importance-sampling ESS,
+    or after a resample-move step the number of ancestors (the distinct particles it descends
+    from, which bounds how independent the moved particles can be)."""
+    r = st.rejuvenation
+    return float(r["ancestors"]) if r else float(st.effective_sample_size)
+
+
+def _particles(st) -> str:
+    r = st.rejuvenation
+    if not r:
+        return f"{st.effective_sample_size:.0f} of {len(st.particles)}"
+    return (f"{r['distinct']} distinct of {len(st.particles)} after {r['sweeps']} moves (acceptance {r['acceptance_rate']:.2f}), "
+            f"from {r['ancestors']} ancestors; importance-sampling ESS before the move {r['ess_before']:.0f}")
+
+
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
@@ -381,13 +397,18 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         f"stopped: {fin.stop_reason}.\n"
     )
 
-    low_ess = [f"{'split' if k == 'fit' else k} fit (ESS {st.effective_sample_size:.0f} of {len(st.particles)})"
-               for k, st in result.stages.items() if st.effective_sample_size < 100]
+    low_ess = [f"{'split' if k == 'fit' else k} fit (ESS {_particles(st)})"
+               for k, st in result.stages.items() if _effective(st) < 100]
+    moved = [f"{'split' if k == 'fit' else k} fit: {_particles(st)}" for k, st in result.stages.items() if st.rejuvenation]
+    if moved:
+        L.append("Effective particles: " + "; ".join(moved) + ". The importance weights of ABC-SMC degenerate in 15-18 "
+                 "dimensions, so the final population is resampled and every particle moved by an ABC-MCMC kernel at the "
+                 "final tolerance (a resample-move step, calibration/rejuvenate.py); the count that matters is the "
+                 "distinct particles and the ancestors they descend from.\n")
     if low_ess:
-        L.append("> **Caution:** few effective particles in the " + " and ".join(low_ess) + ": the importance weights "
-                 "of ABC-SMC degenerate in 11-16 dimensions, so medians carry Monte Carlo error and the 90% intervals "
-                 "are rough" + (" (the quick budget is for tests, not for inference)." if result.budget.name == "quick"
-                                else "; a larger population or more generations would help.") + "\n")
+        L.append("> **Caution:** few effective particles in the " + " and ".join(low_ess) + ": medians carry Monte Carlo "
+                 "error and the 90% intervals are rough" + (" (the quick budget is for tests, not for inference)."
+                 if result.budget.name == "quick" else "; a larger population or more generations would help.") + "\n")
 
     # --- parameters
     L.append("## Parameters: what the data pin down\n")
@@ -472,7 +493,7 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     L.append(
         "\nFiles: `calibration.json` (all numbers), `posterior_fit.csv` / `posterior_final.csv` (final populations with "
         "weights), `posterior_samples.csv` (equal-weight draws), `history_fit.db` / `history_final.db` (pyabc SQLite "
-        "histories; parameters there are on the sampler scale z = logit(F(x)), F the prior CDF).\n"
+        "histories; parameters there are on the sampler scale z = Phi^-1(F(x)), F the prior CDF and Phi the normal CDF).\n"
     )
     return "\n".join(L) + "\n"
 

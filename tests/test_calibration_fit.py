@@ -217,7 +217,7 @@ def test_transitions_match_pyabc_and_are_normalised():
     pytest.importorskip("pyabc")
     from pyabc.transition import MultivariateNormalTransition
 
-    from calibration.abc_parts import DefensiveTransition, FastMultivariateNormalTransition, StdLogistic
+    from calibration.abc_parts import DefensiveTransition, FastMultivariateNormalTransition, StdNormal
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(150, 3)), columns=["a", "b", "c"])
@@ -228,18 +228,23 @@ def test_transitions_match_pyabc_and_are_normalised():
     fast.fit(X, w)
     Q = pd.DataFrame(rng.normal(size=(20, 3)), columns=X.columns)
     assert np.allclose(ref.pdf(Q), fast.pdf(Q), rtol=1e-8)
-    # the defensive mixture is a density: Monte Carlo integral over a box ~ 1
-    dt = DefensiveTransition()
-    dt.fit(X, w)
+    # the defensive mixtures (KDE or fitted Gaussian as the main component) are densities: Monte
+    # Carlo integral over a box ~ 1; draws centre on the weighted mean
     box = rng.uniform(-12, 12, size=(200_000, 3))
-    integral = dt.pdf(pd.DataFrame(box, columns=X.columns)).mean() * 24**3
-    assert integral == pytest.approx(1.0, abs=0.05)
-    np.random.seed(5)
-    draws = pd.DataFrame([dict(dt.rvs()) for _ in range(3000)])
-    assert np.all(np.abs(draws.mean().to_numpy() - (w @ X.to_numpy())) < 0.2)
-    lg = StdLogistic()
+    for main in ("kde", "gaussian"):
+        dt = DefensiveTransition(main=main)
+        dt.fit(X, w)
+        integral = dt.pdf(pd.DataFrame(box, columns=X.columns)).mean() * 24**3
+        assert integral == pytest.approx(1.0, abs=0.05), main
+        np.random.seed(5)
+        draws = pd.DataFrame([dict(dt.rvs()) for _ in range(3000)])
+        assert np.all(np.abs(draws.mean().to_numpy() - (w @ X.to_numpy())) < 0.2), main
+    with pytest.raises(ValueError, match="main"):
+        DefensiveTransition(main="nope")
+    sn = StdNormal()
     zs = np.linspace(-30, 30, 60001)
-    assert np.trapezoid([lg.pdf(z) for z in zs], zs) == pytest.approx(1.0, abs=1e-6)
+    assert np.trapezoid([sn.pdf(z) for z in zs], zs) == pytest.approx(1.0, abs=1e-6)
+    assert sn.cdf(0.0) == pytest.approx(0.5) and sn.cdf(1.96) == pytest.approx(0.975, abs=1e-3)
 
 
 def test_seeded_single_core_stage_is_bit_reproducible(tmp_path, split, priors):
@@ -286,7 +291,7 @@ def test_quick_calibration_writes_everything(quick):
     assert data["provenance"]["split"]["sets"]["fit"] == ["table2", "table3", "consistency"]
     assert data["stages"]["fit"]["parameters"] == list(load_priors().subset("fit").names)
     assert data["stages"]["final"]["deterministic"] is True
-    assert set(data["predictive"]["sets"]) == {"prior", "defaults", "fit", "final", "calibrated"}
+    assert set(data["predictive"]["sets"]) == {"prior", "defaults", "fit", "final", "calibrated", "null"}
     report = (run / "report.md").read_text()
     assert "held out" in report and "What fits and what does not" in report and "Out-of-sample test" in report
     assert any(e.get("stage") == "fit" for e in events) and any(e.get("stage") == "final" for e in events)
