@@ -615,6 +615,9 @@ def format_progress(event: dict) -> str:
     """One progress line for the command line."""
     if event.get("stage") == "predictive":
         return f"calibrate [predictive] {event['set']} ({event['index'] + 1}/{event['of']})"
+    if event.get("rejuvenation"):
+        return (f"calibrate [{'split' if event['stage'] == 'fit' else event['stage']} fit] resample-move: "
+                f"{max(0, min(event['done'], event['of'])):,} of {event['of']:,} particles moved this sweep")
     return (
         f"calibrate [{'split' if event['stage'] == 'fit' else event['stage']} fit] generation {event['generation']}: epsilon {event['epsilon']:g}, "
         f"acceptance {event['acceptance_rate']:.3f}, {event['simulations']:,} simulations, {event['elapsed_s']:.0f} s"

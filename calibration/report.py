@@ -476,6 +476,8 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         f"{sum(pred['defaults']['components'][n]['mean'] for n in split.components):.2f} for the hand-set defaults.\n"
     )
 
+    L.extend(patterns_markdown(split, pred))
+
     # --- what fits
     L.append("## What fits and what does not\n")
     L.extend(_fits_text(result))
@@ -496,6 +498,68 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         "histories; parameters there are on the sampler scale z = Phi^-1(F(x)), F the prior CDF and Phi the normal CDF).\n"
     )
     return "\n".join(L) + "\n"
+
+
+def pattern_verdicts(split, pred: dict) -> list[dict[str, Any]]:
+    """Pattern by pattern: the model's mean distance to the report (split-fit posterior, out of sample
+    for the held-out evidence; final posterior; calibrated point) beside the null model's
+    (calibration/null_model.py), and whether the model is closer."""
+    rows = []
+    fitted = set(split.sets["fit"])
+    for n, c in split.components.items():
+        e = {k: pred[k]["components"][n] for k in ("fit", "final", "calibrated", "null")}
+        rows.append({
+            "pattern": n, "part": "fitted" if n in fitted else "held out",
+            **{k: e[k]["mean"] for k in e},
+            "beats_null": {k: bool(e[k]["mean"] < e["null"]["mean"]) for k in ("fit", "final", "calibrated")},
+        })
+    for name, key in (("district contrast (share transformed)", "contrast"),):
+        rows.append({"pattern": name, "part": "not fitted", **{k: pred[k][key]["p_holds"] for k in ("fit", "final", "calibrated", "null")},
+                     "probability": True})
+    for n, c in split.components.items():
+        if c.kind != "table":
+            rows.append({"pattern": f"{n}: all {c.n_facts} facts hold", "part": "fitted" if n in fitted else "held out",
+                         **{k: pred[k]["components"][n]["p_all_hold"] for k in ("fit", "final", "calibrated", "null")},
+                         "probability": True})
+    return rows
+
+
+def patterns_markdown(split, pred: dict) -> list[str]:
+    """The 'Patterns against the null model' section of the report."""
+    if "null" not in pred:
+        return []
+    L = ["## Patterns against the null model\n",
+         "The null model keeps each run's starting capacities and the case's conditions but draws every code from the "
+         "report's pooled proportions (calibration/null_model.py): it knows every marginal frequency and nothing of "
+         "districts, capacities or years. Distances are means over the predictive runs (elements out of place; lower is "
+         "better); probabilities are the share of runs in which the pattern holds (higher is better). The split fit's "
+         "column is out of sample for the held-out evidence.\n",
+         "| Pattern | Part | Split fit | Final fit | Calibrated point | Null | Model beats null (final) |",
+         "|---|---|---|---|---|---|---|"]
+    for r in pattern_verdicts(split, pred):
+        if r.get("probability"):
+            better = r["final"] > r["null"]
+            L.append(f"| {r['pattern']} | {r['part']} | {r['fit']:.2f} | {r['final']:.2f} | {r['calibrated']:.2f} | "
+                     f"{r['null']:.2f} | {'yes' if better else '**no**'} |")
+        else:
+            L.append(f"| {r['pattern']} | {r['part']} | {r['fit']:.2f} | {r['final']:.2f} | {r['calibrated']:.2f} | "
+                     f"{r['null']:.2f} | {'yes' if r['beats_null']['final'] else '**no**'} |")
+    cov = pred["final"].get("coverage", {})
+    if cov:
+        out = {t: c for t, c in cov.items() if c["primary_outside"]}
+        L.append("")
+        if not out:
+            L.append("Every observed cell of Tables 2-5, consistency and end-of-run continuity lies inside the final "
+                     "posterior predictive 90% interval (primary readings).\n")
+        else:
+            parts = []
+            for t, c in out.items():
+                best = (f"; the best reading the report allows ({c['best_reading']}) leaves {len(c['best_outside'])} outside"
+                        if c["best_reading"] else "")
+                parts.append(f"{t}: {len(c['primary_outside'])} cell(s) outside{best}")
+            L.append("Observed cells outside the final posterior predictive 90% interval (primary readings): "
+                     + "; ".join(parts) + ".\n")
+    return L
 
 
 def _fact_weights(split) -> str:

@@ -386,3 +386,15 @@ def test_parameter_recovery_from_simulated_tables(tmp_path, split, priors):
     # the best-identified parameters: posterior 90% interval well inside the prior's
     assert con["uptake_rate"] > 0.3
     assert con["build_cost"] > 0.15
+
+
+def test_every_progress_event_has_a_line():
+    from calibration.fit import format_progress
+
+    events = [
+        {"stage": "fit", "generation": 2, "epsilon": 30.0, "acceptance_rate": 0.2, "simulations": 1000, "elapsed_s": 5.0},
+        {"stage": "final", "rejuvenation": True, "done": 50, "of": 100},
+        {"stage": "predictive", "set": "null", "index": 5, "of": 6},
+    ]
+    lines = [format_progress(e) for e in events]
+    assert "generation 2" in lines[0] and "resample-move" in lines[1] and "null (6/6)" in lines[2]
