@@ -143,6 +143,7 @@ class District(Agent):
         self.structure = Structure(dc.capacity)
         self.leaders: list[Leader] = [Leader(model, self, s) for s in dc.leaders]
         self.lead: Leader = next(l for l in self.leaders if l.leads_initiative)
+        self._holders: list[Leader] = [l for l in self.leaders if l.agenda is not None]
         self.school_leaders = SchoolLeaders(model, self, dc.n_school_leaders)
         self.owner: list[Leader] = owners(self.leaders)
         P = model.params
@@ -179,7 +180,7 @@ class District(Agent):
     # --- leadership ------------------------------------------------------------------------
     @property
     def agenda_holders(self) -> list[Leader]:
-        return [l for l in self.leaders if l.agenda is not None]
+        return list(self._holders)
 
     @property
     def superintendent(self) -> Leader | None:
@@ -219,6 +220,7 @@ class District(Agent):
         self.owner = [new if o is old else o for o in self.owner]
         if old is self.lead:
             self.lead = new
+        self._holders = [l for l in self.leaders if l.agenda is not None]
         old.remove()
         return new
 
@@ -244,8 +246,12 @@ class District(Agent):
         P = m.params
         pop = m.teachers_pop
         d = self.index
-        practising, hlpp = pop.share_practising(d)
-        practising_team = pop.share_practising(d, team_only=True)[0]
+        t, c, h = pop.totals[d]
+        n = t + c + h
+        practising, hlpp = ((c + h) / n, h / n) if n else (0.0, 0.0)
+        t, c, h = pop.team_totals[d]
+        n = t + c + h
+        practising_team = (c + h) / n if n else 0.0
         # What classrooms show (lines 444-455, 1297-1302): leaders' buy-in rises with the share of
         # teachers practising the provider's approach; the team's grasp of the principles with the
         # share practising the HLPPs.
@@ -257,14 +263,14 @@ class District(Agent):
             self.team.learn_from_classrooms(g, hlpp)
         # A competing agenda, pushed as hard as its holder is not on board with the initiative
         # (evidence from classrooms can win a holder over, lines 444-455).
-        if P.agenda_drive > 0.0:
-            for holder in self.agenda_holders:
+        if P.agenda_drive > 0.0 and self._holders:
+            for holder in self._holders:
                 drive = P.agenda_drive * (1.0 - holder.buy_in) * (1.0 - turbulence)
                 if self.decide_rng.random() < -math.expm1(-drive):
                     self.push_agenda(holder, month)
         # The team.
         effort = (1.0 - turbulence) * momentum
-        done, taken = self.team.month(effort, self.lead.buy_in, int(round(P.team_attention)), P,
+        done, taken = self.team.month(effort, self.lead.buy_in, m.team_slots, P,
                                       self.eligible(practising_team), self.work, self.decide_rng.random)
         for e in done:
             self.design(e, month, trigger[self.index])

@@ -6,10 +6,9 @@ Year 2 = Jul 2021-Jun 2022, Year 3 = Jul 2022-Jun 2023), so year ``y`` (1-based)
 ``m // 12 + 1`` and the initiative's three years (Fall 2020 - Spring 2023, lines 14-15, 148-155) are
 months 0-35.
 
-Within a month, events are ordered by their offset: shocks at ``m + 0.1``, the provider's
-activities at ``m + 0.25``, enactment of delayed decisions at ``m + 0.5``, leader turnover at
-``m + 0.75``, and the districts'
-monthly step at ``m + 1`` (Mesa's default step, which fires at integer times).
+Within a month, events are ordered by their offset: shocks at ``m + 0.1``, enactment of delayed
+decisions at ``m + 0.5``, leader turnover at ``m + 0.75``, and the month's step at ``m + 1``
+(Mesa's default step, which fires at integer times; the provider acts inside it).
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ START_YEAR = 2020
 START_MONTH = 7  # July
 
 SHOCK_OFFSET = 0.1
-PROVIDER_OFFSET = 0.25
 ENACT_OFFSET = 0.5
 TURNOVER_OFFSET = 0.75
 

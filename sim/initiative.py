@@ -71,6 +71,7 @@ def month_plan(program: ProviderProgram, month: int) -> MonthPlan:
     return MonthPlan(tuple(acts), weight, conv or coach, slo, Activity.SUPERINTENDENT_CONVENING in acts, conv)
 
 
+@lru_cache(maxsize=4096)
 def activity_label(program: ProviderProgram, activity: Activity, month: int, phase: Phase) -> str:
     """How a change's trigger names a provider activity: the activity, the element the provider
     emphasised most in that phase, the school year."""

@@ -76,6 +76,7 @@ class CoherenceModel(Model):
         if parameter_values:
             P = Parameters.from_mapping({**P.to_dict(), **parameter_values})
         self.params = P
+        self.team_slots = int(round(P.team_attention))  # elements a team works on at once
         self.program = conditions.program
         self.horizon = H = conditions.horizon_months
         D = self.n_districts = len(conditions.districts)

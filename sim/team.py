@@ -104,9 +104,12 @@ class ImprovementTeam:
         projects = self.projects
         fade = 1.0 - params.readiness_fade
         if fade < 1.0:
-            for e in _RANGE:
-                if e not in projects:
-                    r[e] *= fade
+            if projects:
+                for e in _RANGE:
+                    if e not in projects:
+                        r[e] *= fade
+            else:
+                r[:] = [x * fade for x in r]
         done: list[int] = []
         if projects:
             step = effort / params.design_months
@@ -123,8 +126,13 @@ class ImprovementTeam:
             return done, None
         scale = params.uptake_rate * buy_in * effort
         need = self.need
-        h = [r[e] * need[e] * scale / work[e] if (eligible[e] and e not in projects and e not in done) else 0.0 for e in _RANGE]
-        total = sum(h)
+        h = [0.0] * N_ELEMENTS
+        total = 0.0
+        for e in _RANGE:
+            if eligible[e] and e not in projects and e not in done:
+                x = r[e] * need[e] * scale / work[e]
+                h[e] = x
+                total += x
         if total <= 0.0 or u >= -math.expm1(-total):
             return done, None
         x = random() * total

@@ -108,23 +108,26 @@ def render_program_defaults() -> str:
         + p.slo_weight * (m in p.slo_months)
         for m in range(12)
     )
+    from sim.vocab import Phase
+
     head = " | ".join(e.label for e in Element)
     lines = [
-        f"| School year | {head} | `hlpp_emphasis` | `slo_audience` | `turbulence_by_year` |",
-        "|---" * (len(Element) + 4) + "|",
+        f"| Phase | {head} | `slo_audience` |",
+        "|---" * (len(Element) + 2) + "|",
     ]
-    n_years = max(p.years, len(p.emphasis), len(turb))
+    for ph in Phase:
+        row = " | ".join(_num(v) for v in p.emphasis[int(ph)])
+        lines.append(f"| `{ph.key}` ({ph.label}) | {row} | {p.slo_audience[int(ph)]} |")
+    lines += ["", "| School year | `turbulence_by_year` |", "|---|---|"]
+    n_years = max(p.years, len(turb))
     for y in range(1, n_years + 1):
         first, last = 12 * (y - 1), 12 * y - 1
-        row = " | ".join(_num(v) for v in p.year_row(p.emphasis, y))
         t = turb[y - 1] if y <= len(turb) else turb_after
-        lines.append(
-            f"| {y} ({calendar.month_label(first)} - {calendar.month_label(last)}) | {row} | "
-            f"{_num(p.year_row(p.hlpp_emphasis, y))} | {p.year_row(p.slo_audience, y)} | {_num(t)} |"
-        )
+        lines.append(f"| {y} ({calendar.month_label(first)} - {calendar.month_label(last)}) | {_num(t)} |")
     lines += [
         "",
-        f"- `ProviderProgram.years` = {p.years} (provider events are scheduled for months 0 to {12 * p.years - 1});"
+        f"- `ProviderProgram.years` = {p.years} (the provider acts in months 0 to {12 * p.years - 1});"
+        f" `common_assessment` = {str(p.common_assessment).lower()}; `adaptive` = {str(p.adaptive).lower()};"
         f" `Conditions.horizon_months` = {horizon}; `Conditions.turbulence_after` = {_num(turb_after)}.",
         f"- Convenings (`convening_months`): {_month_names(p.convening_months)}, weight"
         f" `convening_weight` = {_num(p.convening_weight)}.",
@@ -332,7 +335,10 @@ def _instances() -> dict[str, object]:
         "Leader": district.leaders[0],
         "Teacher": teacher,
         "Provider": model.provider,
-        "TeacherPopulation": model.teacher_pop,
+        "TeacherCohorts": model.teachers_pop,
+        "SchoolLeaders": district.school_leaders,
+        "ImprovementTeam": district.team,
+        "Structure": district.structure,
         "RunResult": result,
         "Conditions": cond,
         "DistrictConditions": cond.districts[0],
@@ -350,8 +356,11 @@ _CLASS_MODULES = {
     "District": "sim.agents",
     "Leader": "sim.agents",
     "Teacher": "sim.agents",
-    "Provider": "sim.agents",
-    "TeacherPopulation": "sim.teachers",
+    "Provider": "sim.initiative",
+    "TeacherCohorts": "sim.teachers",
+    "SchoolLeaders": "sim.agents",
+    "ImprovementTeam": "sim.team",
+    "Structure": "sim.structure",
     "RunResult": "sim.results",
     "Conditions": "sim.conditions",
     "DistrictConditions": "sim.conditions",
@@ -420,7 +429,7 @@ def test_backticked_class_attributes_exist(odd: str, instances) -> None:
 
 def test_method_references_fail_when_wrong(instances) -> None:
     """The resolver used above can fail (guards against a vacuous check)."""
-    assert _resolve("sim.model", "CoherenceModel._decide", instances)
+    assert _resolve("sim.model", "CoherenceModel._provider_month", instances)
     assert _resolve("sim.model", "CoherenceModel.readiness", instances)
     assert not _resolve("sim.model", "CoherenceModel._no_such_method", instances)
     assert not _resolve("sim.agents", "District.no_such_attribute", instances)
@@ -430,7 +439,7 @@ def test_method_references_fail_when_wrong(instances) -> None:
 # ---- schedule, logs, outputs --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["SHOCK_OFFSET", "PROVIDER_OFFSET", "ENACT_OFFSET", "TURNOVER_OFFSET"])
+@pytest.mark.parametrize("name", ["SHOCK_OFFSET", "ENACT_OFFSET", "TURNOVER_OFFSET"])
 def test_event_offsets_are_documented(odd: str, name: str) -> None:
     value = getattr(calendar, name)
     assert f"`{name}` = {_num(value)}" in odd, f"docs/ODD.md: write `{name}` = {_num(value)} in the schedule"
@@ -438,7 +447,7 @@ def test_event_offsets_are_documented(odd: str, name: str) -> None:
 
 
 def test_event_order_matches_the_calendar() -> None:
-    offsets = [calendar.SHOCK_OFFSET, calendar.PROVIDER_OFFSET, calendar.ENACT_OFFSET, calendar.TURNOVER_OFFSET]
+    offsets = [calendar.SHOCK_OFFSET, calendar.ENACT_OFFSET, calendar.TURNOVER_OFFSET]
     assert offsets == sorted(offsets) and 0 < offsets[0] and offsets[-1] < 1, (
         "sim/calendar.py changed the order of events within a month: update section 3 of docs/ODD.md"
     )
@@ -448,12 +457,16 @@ def test_step_order_is_documented(odd: str) -> None:
     from sim.model import CoherenceModel
 
     src = inspect.getsource(CoherenceModel.step)
-    calls = re.findall(r"self\.(_decide|_competing_agendas|_link|_teachers)\(", src)
-    assert calls == ["_decide", "_competing_agendas", "_link", "_teachers"], (
+    calls = re.findall(r"(self\._provider_month|self\._teachers_month|dist\.month|self\._link)\(", src)
+    assert calls == ["self._provider_month", "self._teachers_month", "dist.month", "self._link"], (
         f"CoherenceModel.step now calls {calls}: update section 3 of docs/ODD.md"
     )
-    positions = [odd.find(f"`CoherenceModel.{c}`") for c in calls]
-    assert all(p >= 0 for p in positions), "docs/ODD.md: name every sub-step of CoherenceModel.step"
+    names = ["`CoherenceModel._provider_month`", "`CoherenceModel._teachers_month`", "`District.month`", "`CoherenceModel._link`"]
+    section3 = odd[odd.find("## 3 Process overview"):odd.find("## 4 Design concepts")]
+    positions = [section3.find(n) for n in names]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), (
+        "docs/ODD.md: section 3 must name every sub-step of CoherenceModel.step in order"
+    )
 
 
 def test_event_kinds_and_sources_are_documented(odd: str) -> None:
