@@ -52,6 +52,7 @@ import json
 import math
 import types
 import typing
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +130,11 @@ class Factor:
 
 
 def factors(scenario: Scenario | None = None) -> dict[str, Factor]:
-    """Every factor of ``scenario`` (default: the default scenario), by dotted key."""
+    """Every factor of ``scenario`` (default: the default scenario), by dotted key.
+
+    A factor's range is that of its own key; some keys constrain each other and are checked when the
+    scenario is built (a district's ``team_teachers`` at most its teachers; ``has_prek = false`` needs
+    ``teachers.prek = 0``), with an error naming the district."""
     base = scenario if scenario is not None else default_scenario()
     out: dict[str, Factor] = {}
     _walk(type(base), base, "", out)
@@ -465,9 +470,13 @@ def _weight_column(name: str) -> str | None:
 
 
 def outcome_columns(columns: Iterable[str]) -> list[str]:
-    """The outcome columns (overall ``o`` and per district ``D.o``) among ``columns``."""
-    names = set(OUTCOME_NAMES)
-    return [c for c in columns if c in names or (("." in c) and c.rpartition(".")[2] in names and not c.startswith(("u.", "x.")))]
+    """The outcome columns among ``columns``: the overall ones (``o``), then each district's (``D.o``,
+    districts in order of first appearance), each in ``OUTCOME_NAMES`` order."""
+    names = {o: i for i, o in enumerate(OUTCOME_NAMES)}
+    found = [c for c in columns if c in names or (("." in c) and c.rpartition(".")[2] in names and not c.startswith(("u.", "x.")))]
+    scopes = list(dict.fromkeys(c.rpartition(".")[0] for c in found))
+    order = {sc: (0 if sc == "" else 1, i) for i, sc in enumerate(scopes)}
+    return sorted(found, key=lambda c: (order[c.rpartition(".")[0]], names[c.rpartition(".")[2]]))
 
 
 def pool_replicates(runs: pd.DataFrame, columns: Sequence[str] | None = None, by: str | Sequence[str] = "design_point",
@@ -499,7 +508,9 @@ def pool_replicates(runs: pd.DataFrame, columns: Sequence[str] | None = None, by
             W[gidx, pos, j] = runs[wcol].to_numpy(float)
         else:
             W[gidx, pos, j] = 1.0
-    Y, imputed = replicate_means(Yr, W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an outcome no group defines: nothing to impute from
+        Y, imputed = replicate_means(Yr, W)
     if not impute:
         Y = np.where(imputed, np.nan, Y)
     out = pd.DataFrame(Y, index=sizes.index, columns=cols)

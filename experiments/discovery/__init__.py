@@ -38,8 +38,8 @@ the coverage/density trade-off. **The box rule** (:func:`choose_box`): among the
 >= ``min_coverage`` (0.5), keep those whose density is within ``density_tolerance`` (0.02) of the
 highest; of these take the one restricting the fewest factors, then the highest coverage. Then every
 limit whose quasi-p value (EMA's one-sided binomial test of the restriction, Bryant & Lempert 2010)
-exceeds ``significance`` (0.05) is released, least significant first, so that factors that do not
-matter stay unrestricted.
+exceeds ``significance`` (0.1, the threshold of EMA's own ``prim_util.determine_dimres``) is released,
+least significant first, so that factors that do not matter stay unrestricted.
 
 **Stability** (:func:`stability`): ``bootstrap`` (50) resamples of the design points with replacement,
 each searched the same way; a resampled box reproduces the chosen one when it holds nearly the same

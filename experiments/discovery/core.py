@@ -47,7 +47,7 @@ class Settings:
     mass_min: float = 0.05
     min_coverage: float = 0.5
     density_tolerance: float = 0.02
-    significance: float = 0.05
+    significance: float = 0.1
     bootstrap: int = 50
     match: float = 0.5
     stable_share: float = 0.5

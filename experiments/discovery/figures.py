@@ -183,11 +183,13 @@ def _points_panel(ax, res: "Discovery", numeric_r: list[str]) -> None:
         yv = res.points.value.to_numpy(float)
         ax.scatter(xv[~case], yv[~case], s=12, color=OTHER, alpha=0.6, label="not of interest", edgecolors="none")
         ax.scatter(xv[case], yv[case], s=14, color=CASE, alpha=0.85, label="case of interest", edgecolors="none")
-        ax.axhline(res.threshold, color="#444444", ls=":", lw=1, label=f"threshold {res.threshold:g}")
+        line = res.threshold if res.settings.aggregate == "mean" else res.settings.share_min
+        ax.axhline(line, color="#444444", ls=":", lw=1, label=f"threshold {line:g}")
         lo, hi = c.limits[f].get("min"), c.limits[f].get("max")
         ax.axvspan(np.min(xv) if lo is None else lo, np.max(xv) if hi is None else hi, color=BOX, alpha=0.12, label="box")
         ax.set_xlabel(_short(f, 50), fontsize=9)
-        ax.set_ylabel("design point's value", fontsize=9)
+        ax.set_ylabel(_short(f"{res.outcome} (pooled)" if res.settings.aggregate == "mean"
+                             else f"share of replicates {res.direction} {res.threshold:g}", 50), fontsize=9)
         ax.set_title("design points in the restricted factor", fontsize=9)
         ax.legend(fontsize=7, loc="best", framealpha=0.9)
     else:

@@ -121,7 +121,7 @@ def _clean(obj: Any) -> Any:
 
 def discover(store: Any, outcome: str, above: float | None = None, below: float | None = None, *, out: str | Path | None = None,
              aggregate: str = "mean", share_min: float = 0.5, nan: str = "exclude", stage: str | None = None,
-             min_coverage: float = 0.5, density_tolerance: float = 0.02, significance: float = 0.05,
+             min_coverage: float = 0.5, density_tolerance: float = 0.02, significance: float = 0.1,
              peel_alpha: float = 0.05, paste_alpha: float = 0.05, mass_min: float = 0.05,
              bootstrap: int = 50, match: float = 0.5, stable_share: float = 0.5, seed: int = 0,
              figures: bool = True, progress: Callable[[str], None] | None = None) -> Discovery:
