@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from pathlib import Path
 
@@ -126,6 +127,9 @@ def test_planted_box_is_recovered_with_noise_factors_unrestricted(planted, tmp_p
     assert (out / "answer.txt").read_text().strip() == text
     pts = pd.read_csv(out / "points.csv")
     assert pts["case_of_interest"].sum() == res.points.case.sum() and pts["in_chosen_box"].sum() == c.n
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert all((p.stat().st_mode & 0o777) == (0o666 & ~umask) for p in out.iterdir())  # ordinary files, not mkstemp's 0600
     for png in ("peeling_trajectory.png", "box.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (out / png).stat().st_size > 20_000
 
@@ -192,6 +196,9 @@ def test_replicates_nan_and_failed_runs():
     assert len(kept.x) == 4 and kept.case.tolist() == [True, False, False, False] and math.isnan(kept.value.iat[1])
     share = load_points(runs, "Diamond.share_consistent", 0.4, "above", Settings(aggregate="share"))
     assert share.value.to_list() == pytest.approx([1.0, 0.0, 0.0])  # NaN replicates are not counted
+    never = runs.assign(**{"Diamond.share_consistent": np.nan, "Diamond.elements_changed": 0.0})
+    with pytest.raises(DiscoveryError, match=r"outcome: Diamond.share_consistent is defined at 0 design point\(s\) of a runs table \(4 without any replicate defining it\)"):
+        discover(never, "Diamond.share_consistent", above=0.5)
 
 
 def test_bad_input_is_refused_naming_the_field(planted, tmp_path):

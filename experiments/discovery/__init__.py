@@ -72,7 +72,7 @@ from .core import (
     read_runs,
     stability,
 )
-from .report import BOX_RULE, FILES, Box, Discovery, answer_text, describe_limit, discover, write_outputs
+from .report import BOX_RULE, FILES, Box, Discovery, answer_text, default_out, describe_limit, discover, write_outputs
 
 __all__ = [
     "AGGREGATES",
@@ -86,6 +86,7 @@ __all__ = [
     "Settings",
     "answer_text",
     "choose_box",
+    "default_out",
     "describe_limit",
     "discover",
     "factor_columns",

@@ -17,6 +17,8 @@ import pandas as pd
 
 from .core import DiscoveryError, Points, Settings, _find, _limits, _row, feature_scores, inside, load_points, stability
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 FILES = ("answer.txt", "boxes.json", "trajectory.csv", "points.csv", "feature_scores.csv", "peeling_trajectory.png", "box.png")
 
 
@@ -177,6 +179,13 @@ def discover(store: Any, outcome: str, above: float | None = None, below: float 
     return res
 
 
+def default_out(store: str | Path, outcome: str, direction: str, threshold: float, root: str | Path = "results/discovery") -> Path:
+    """The output folder the command line uses when none is given:
+    ``results/discovery/<store folder>-<outcome>-<above|below>-<threshold>``."""
+    name = Path(store).resolve().name if isinstance(store, (str, Path)) else "runs"
+    return Path(root) / f"{name}-{outcome}-{direction}-{float(threshold):g}"
+
+
 def _check_out(out: str | Path | None) -> Path | None:
     if out is None:
         return None
@@ -237,8 +246,9 @@ def answer_text(res: Discovery) -> str:
     """The plain-language answer (a few sentences)."""
     p, c, s = res.points, res.chosen, res.settings
     n, k = len(p.x), int(p.case.sum())
-    subject = (f"{res.outcome} (pooled over {p.replicates[0]}" + (f"-{p.replicates[1]}" if p.replicates[1] != p.replicates[0] else "")
-               + " replicates)") if s.aggregate == "mean" else f"{res.outcome} (in at least {s.share_min:.0%} of replicates)"
+    reps = f"{p.replicates[0]}" + (f"-{p.replicates[1]}" if p.replicates[1] != p.replicates[0] else "")
+    subject = (f"{res.outcome} (pooled over {reps} replicate{'' if reps == '1' else 's'})" if s.aggregate == "mean"
+               else f"{res.outcome} (in at least {s.share_min:.0%} of replicates)")
     lines = []
     if not c.limits:
         lines.append(f"No box separates the cases: {subject} is {res.direction} {res.threshold:g} in {k} of {n} design points "
@@ -287,6 +297,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it 0600; the result is an ordinary file
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
