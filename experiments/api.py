@@ -37,7 +37,7 @@ so replicates that changed nothing carry no weight; it is NaN only when no repli
 Counts (``elements_changed``) are plain means over replicates. (The case summary,
 ``experiments.case.summarise``, reports the unweighted mean of the defined replicates instead.)
 
-**Seeds**: replicate r of a factor setting runs through ``experiments.runner.run_replicates``, the one
+**Seeds**: replicate r of a factor setting runs through ``experiments.execution.run_replicates``, the one
 place mapping (root seed, design point, replicate) to a run. With ``common_random_numbers=True``
 every setting is design point 0, so two settings share replicate seeds (and starting-capacity
 assignments), as in the sensitivity study; without it, :func:`evaluate` uses a design point fixed by
@@ -64,7 +64,7 @@ from sim import Capacity, Element, RunResult
 from sim.parameters import PARAMETER_SPECS
 from sim.results import OUTCOME_NAMES
 
-from experiments.runner import run_replicates
+from experiments.execution import run_replicates
 from experiments.scenario import Scenario, ScenarioError, apply_overrides, default_scenario, scenario_dict
 from experiments.sensitivity import RATIO_OUTPUTS, replicate_means
 from experiments.sweep import LazyConditions
@@ -75,7 +75,7 @@ WEIGHT_OUTCOME = _COUNTS[0] if len(_COUNTS) == 1 else None
 #: Keys in a derived factor's name (``districts.D.<this>``, or top level).
 CAPACITY_PROFILE = "capacity_profile"
 CAPACITY_ASSIGNMENT = "capacity_assignment"
-_RESERVED_DESIGN_POINT = 2**31 - 1  # experiments.runner reserves this spawn key
+_RESERVED_DESIGN_POINT = 2**31 - 1  # experiments.execution.runner reserves this spawn key
 
 
 class FactorError(ValueError):

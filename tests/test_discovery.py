@@ -69,7 +69,7 @@ def synthetic_runs(n: int = 300, replicates: int = 2, seed: int = 0) -> tuple[pd
 
 
 def write_store(runs: pd.DataFrame, root: Path) -> Path:
-    """A sweep store as experiments.store lays it out: manifest.json, runs/ and elements/ chunks."""
+    """A sweep store as experiments.execution.store lays it out: manifest.json, runs/ and elements/ chunks."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from experiments.api import outcome_columns, pool_replicates
 
-# Columns of a runs table that are neither factors nor outcomes (experiments.store's layout).
+# Columns of a runs table that are neither factors nor outcomes (experiments.execution.store's layout).
 BOOKKEEPING = frozenset({"design_point", "replicate", "seed", "assignment", "status", "error", "traceback",
                          "scenario_hash", "version", "git_commit", "stage"})
 AGGREGATES = ("mean", "share")
