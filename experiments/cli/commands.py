@@ -68,6 +68,23 @@ def sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def discover(args: argparse.Namespace) -> int:
+    from ..discovery import default_out
+    from ..discovery import discover as run_discovery
+
+    direction, threshold = ("above", args.above) if args.above is not None else ("below", args.below)
+    out = args.out if args.out is not None else default_out(args.store, args.outcome, direction, threshold)
+    result = run_discovery(args.store, args.outcome, above=args.above, below=args.below, out=out,
+                           aggregate=args.aggregate, share_min=args.share_min, nan=args.nan, stage=args.stage,
+                           min_coverage=args.min_coverage, density_tolerance=args.density_tolerance,
+                           significance=args.significance, bootstrap=args.bootstrap, seed=args.seed,
+                           figures=not args.no_figures,
+                           progress=None if args.quiet else lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(result.text)
+    print("\nWrote: " + ", ".join(str(p) for p in result.files))
+    return 0
+
+
 def rollout(args: argparse.Namespace) -> int:
     from ..population import format_summary, make_rollout_plan, run_rollout, split_overrides
 
@@ -123,4 +140,4 @@ def app(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"case": case, "whatif": whatif, "sweep": sweep, "calibrate": calibrate, "sensitivity": sensitivity,
-            "app": app, "rollout": rollout}
+            "app": app, "rollout": rollout, "discover": discover}
