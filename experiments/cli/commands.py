@@ -34,7 +34,7 @@ def whatif(args: argparse.Namespace) -> int:
         raise ValueError("nothing to compare: give --whatif NAME (see --list) and/or --set KEY=VALUE")
     with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
         result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
-                            seed=args.seed, progress=progress)
+                            seed=args.seed, progress=progress, baseline=args.baseline)
     out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
     written = result.write(out, figure=not args.no_figure)
     print(result.format())

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="base scenario file (TOML/YAML); default: the four-district case")
     whatif.add_argument("--whatif", dest="whatif_name", metavar="NAME", default=None,
                         help="a named what-if from the library (see --list)")
+    whatif.add_argument("--baseline", metavar="NAME|FILE", default=None,
+                        help="compare with this what-if (by name) or scenario file instead of the what-if's own "
+                        "baseline (library field 'baseline'; default: the base scenario)")
     whatif.add_argument("--list", action="store_true", help="list the named what-ifs and exit")
     whatif.add_argument("--no-figure", action="store_true", help="skip whatif.png")
 

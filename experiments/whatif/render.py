@@ -49,7 +49,12 @@ def format_whatif(whatif: WhatIf) -> str:
         f"coherence-sim {package_version()} | what-if {whatif.name or '(custom)'} | base {whatif.baseline.scenario.name} | "
         f"{whatif.replicates} replicates per arm | seed {whatif.seed} | common random numbers",
     ]
-    if whatif.overrides:
+    if whatif.baseline_of is not None:
+        what = ("what-if " if whatif.baseline_overrides else "scenario ") + whatif.baseline_of
+        head.append(f"baseline: {what}" + (" (" + "  ".join(whatif.baseline_overrides) + ")" if whatif.baseline_overrides else ""))
+        if whatif.changes_from_baseline:
+            head.append("changes from the baseline: " + "  ".join(whatif.changes_from_baseline))
+    elif whatif.overrides:
         head.append("changes: " + "  ".join(whatif.overrides))
     if whatif.lines:
         head.append("report lines: " + ", ".join(whatif.lines))
@@ -82,7 +87,54 @@ def format_whatif(whatif: WhatIf) -> str:
     foot = []
     if (tab["n"] < whatif.replicates).any():
         foot.append("* some replicates undefined (no change in the district): difference over the replicates defined in both arms.")
-    return "\n".join(head) + "\n\n" + "\n".join(lines) + ("\n" + "\n".join(foot) if foot else "") + "\n\n" + format_table_differences(whatif)
+    provider = format_provider_metrics(whatif)
+    return ("\n".join(head) + "\n\n" + "\n".join(lines) + ("\n" + "\n".join(foot) if foot else "")
+            + (("\n\n" + provider) if provider else "") + "\n\n" + format_table_differences(whatif))
+
+
+PROVIDER_LABELS = {
+    "joined": "take-up (joined)",
+    "price": "price paid (USD)",
+    "subsidy": "subsidy spend (USD)",
+    "cost_per_element_changed": "cost/element changed",
+}
+
+
+def format_provider_metrics(whatif: WhatIf) -> str:
+    """A provider what-if's take-up, price, subsidy spend and cost per element changed, per district
+    and over all districts, in both arms with the paired difference ('' for other what-ifs)."""
+    if not whatif.is_provider_whatif:
+        return ""
+    tab = whatif.provider_table()
+    if tab is None:
+        return "Provider: the runs carry no take-up or cost outputs."
+    w = max(len(v) for v in PROVIDER_LABELS.values()) + 2
+    dw = max(len(c) for c in whatif.columns) + 2
+    lines = [
+        "Provider: take-up, price, subsidy spend and cost per element changed (USD over the run; overall: share of "
+        "districts joined, totals, total spend / total elements changed)",
+        f"{'':<{w}}{'district':<{dw}}{'baseline':>12}{'counterfactual':>16}   difference [p05, p95]",
+    ]
+    prev = None
+    for r in tab.itertuples(index=False):
+        if prev is not None and r.metric != prev:
+            lines.append("")
+        prev = r.metric
+        money = r.metric != "joined"
+        fmt = (lambda x, wd, sign=False: _money(x, wd, sign)) if money else (lambda x, wd, sign=False: _f(x, wd, sign))
+        diff = fmt(r.difference, 10, True)
+        if math.isfinite(r.p05):
+            diff += f" [{fmt(r.p05, 0, True).strip()}, {fmt(r.p95, 0, True).strip()}]"
+        label = PROVIDER_LABELS[r.metric] if r.district == whatif.columns[0] else ""
+        lines.append(f"{label:<{w}}{r.district:<{dw}}{fmt(r.baseline, 12)}{fmt(r.counterfactual, 16)}   {diff}")
+    return "\n".join(lines)
+
+
+def _money(x, width: int, sign: bool = False) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        return f"{'-':>{width}}"
+    return f"{x:+{width},.0f}" if sign else f"{x:{width},.0f}"
 
 
 def format_table_differences(whatif: WhatIf) -> str:
@@ -198,11 +250,12 @@ def forest_plot(w: WhatIf, path: str | Path) -> Path:
         key.legend(handles=handles, loc="center", ncol=min(len(handles), 4), frameon=False,
                    handlelength=2.6, columnspacing=1.8)
         fig.suptitle(_wrap(w.question, 90), fontsize=13, fontweight="bold")
+        changes = w.changes_from_baseline if w.baseline_of is not None else w.overrides
         caption = (
-            f"Difference = what-if minus the baseline ({w.baseline.scenario.name}), paired replicate by replicate: "
-            f"{w.replicates} simulated replicates per arm with the same random numbers (seed {w.seed}). "
+            f"Difference = what-if minus the baseline ({w.baseline_of or w.baseline.scenario.name}), paired replicate by "
+            f"replicate: {w.replicates} simulated replicates per arm with the same random numbers (seed {w.seed}). "
             "Right of the dashed line: more under the what-if. "
-            + ("Changes: " + "; ".join(w.overrides) + "." if w.overrides else "No changes.")
+            + ("Changes: " + "; ".join(changes) + "." if changes else "No changes.")
         )
         fig.supxlabel(_wrap(caption, 150), fontsize=8.5, style="italic", color="#333333")
         path = Path(path)
