@@ -15,6 +15,15 @@ from experiments.scenario import default_scenario
 from sim.parameters import PARAMETER_SPECS
 from sim.results import OUTCOME_NAMES
 
+#: a model parameter, whichever the model has (no names hard-coded: the model is being rebuilt)
+NAME = next(iter(PARAMETER_SPECS))
+PARAM = f"parameters.{NAME}"
+LOW, HIGH = PARAMETER_SPECS[NAME].low, PARAMETER_SPECS[NAME].high
+
+
+def _at(u: float) -> float:
+    return LOW + u * (HIGH - LOW)
+
 
 @pytest.fixture(scope="module")
 def base():
@@ -122,7 +131,7 @@ def test_outcomes_name_every_column_and_say_how_they_are_pooled(base):
 
 
 def test_evaluate_is_reproducible_and_pools_its_replicates():
-    settings = {"districts.Diamond.lead.buy_in": 0.6, "parameters.change_rate": 0.2}
+    settings = {"districts.Diamond.lead.buy_in": 0.6, PARAM: _at(0.4)}
     a = api.evaluate(settings, 5, 11)
     b = api.evaluate(settings, 5, 11)
     assert a.keys() == b.keys() == api.OUTCOMES.keys()
@@ -168,7 +177,7 @@ def test_common_random_numbers_share_replicate_seeds():
 def test_evaluate_design_gives_the_numbers_a_sweep_of_the_design_stores(tmp_path, base):
     from experiments.sweep import load_results, run_design
 
-    design = pd.DataFrame({"parameters.change_rate": [0.05, 0.2, 0.4], "districts.Diamond.lead.positional_authority": [False, True, True]})
+    design = pd.DataFrame({PARAM: [_at(0.1), _at(0.4), _at(0.8)], "districts.Diamond.lead.positional_authority": [False, True, True]})
     run_design(base, design, 2, 9, tmp_path / "sweep", workers=1, quiet=True)
     runs, _ = load_results(tmp_path / "sweep")
     outs = ["share_consistent", "Diamond.share_consistent", "Diamond.elements_changed", "Avalon.share_transformed"]
@@ -179,5 +188,6 @@ def test_evaluate_design_gives_the_numbers_a_sweep_of_the_design_stores(tmp_path
     crn = api.evaluate_design(design, 2, 9, outputs=outs)
     row = api.evaluate(design.iloc[1].to_dict(), 2, 9)
     assert crn.iloc[1].to_dict() == pytest.approx({k: row[k] for k in outs}, nan_ok=True)
-    with pytest.raises(FactorError, match=r"design row 0: parameters\.change_rate: 7\.0 is"):
-        api.evaluate_design(pd.DataFrame({"parameters.change_rate": [7.0]}), 1, 1)
+    bad = HIGH + 1.0
+    with pytest.raises(FactorError, match=rf"design row 0: parameters\.{NAME}: {bad!r} is"):
+        api.evaluate_design(pd.DataFrame({PARAM: [bad]}), 1, 1)

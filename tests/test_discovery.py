@@ -237,7 +237,7 @@ def test_discover_on_a_tiny_real_sweep_store(tmp_path):
 
     design = pd.DataFrame({
         "districts.Diamond.lead.buy_in": np.linspace(0.1, 1.0, 24),
-        "parameters.competing_agenda_rate": np.tile([0.0, 0.1, 0.2, 0.3], 6),
+        "program.years": np.tile([1, 2, 3, 4], 6),
         "districts.Diamond.lead.positional_authority": np.repeat([False, True], 12),
     })
     run_design(default_scenario(), design, 2, 5, tmp_path / "sweep", workers=1, quiet=True)
@@ -289,8 +289,9 @@ def test_discover_on_a_tiny_real_sensitivity_store(tmp_path):
     assert res.points.x["capacity_framework"].dtype == object or str(res.points.x["capacity_framework"].dtype) in ("str", "string")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)
     morris = discover(tmp_path / "study", "share_consistent", above=0.6, stage="morris", bootstrap=0)
-    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) == 84
+    n_morris = pd.concat([pd.read_parquet(p) for p in (m.store / "runs").glob("*.parquet")])["design_point"].nunique()
+    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) == n_morris
     one = discover(m.store, "share_consistent", above=0.6, bootstrap=0)  # one stage's store, directly
-    assert len(one.points.x) == 84 and one.chosen.limits == morris.chosen.limits
+    assert len(one.points.x) == n_morris and one.chosen.limits == morris.chosen.limits
     with pytest.raises(DiscoveryError, match="stage: 'fast' matches none of the study's stores; allowed: morris-"):
         discover(tmp_path / "study", "share_consistent", above=0.6, stage="fast")

@@ -5,11 +5,11 @@ is one :func:`experiments.api.evaluate` call (replicates pooled, common random n
     from ema_workbench import perform_experiments
     from experiments.adapters import ema_model
 
-    model = ema_model({"parameters.change_rate": (0.05, 0.4)}, ["Diamond.share_consistent"], replicates=2, seed=1)
+    model = ema_model({"districts.Diamond.lead.buy_in": (0.3, 1.0)}, ["Diamond.share_consistent"], replicates=2, seed=1)
     experiments, outcomes = perform_experiments(model, scenarios=6)
 
 EMA Workbench wants Python identifiers as names: a key's name is :func:`identifier` of it (dots
-become double underscores, ``parameters__change_rate``), and the key itself is the parameter's or
+become double underscores, ``districts__Diamond__lead__buy_in``), and the key itself is the parameter's or
 outcome's ``variable_name``. The model function is a picklable object, so EMA's
 ``MultiprocessingEvaluator`` can run it too (each worker process runs whole experiments).
 """

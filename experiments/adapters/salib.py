@@ -4,7 +4,7 @@ parallel evaluation is experimental and knows nothing of replicates)::
 
     from experiments.adapters import problem_spec, salib_model
 
-    sp = problem_spec(["parameters.change_rate", "districts.Diamond.lead.buy_in"], outputs=["Diamond.share_consistent"])
+    sp = problem_spec(["districts.Diamond.lead.buy_in", "districts.Diamond.lead.positional_authority"], outputs=["Diamond.share_consistent"])
     sp.sample_sobol(8, calc_second_order=False, seed=1)
     sp.evaluate(salib_model(sp, replicates=2, seed=1))
     sp.analyze_sobol(calc_second_order=False, seed=1)
