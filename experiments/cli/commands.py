@@ -110,13 +110,21 @@ def calibrate(args: argparse.Namespace) -> int:
     def progress(event: dict) -> None:
         print(format_progress(event), file=sys.stderr, flush=True)
 
+    from calibration.report import provisional_notice
+
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
+    if args.budget == "quick":
+        print("coherence-sim calibrate: quick budget -- a smoke test of the pipeline, not a calibration to rely on",
+              file=sys.stderr, flush=True)
     try:
         result = run_calibration(args.budget, out, scheduler=args.scheduler, workers=args.workers, seed=args.seed,
                                  write_defaults=args.write_defaults, resume=args.resume, figures=not args.no_figures,
                                  progress=None if args.quiet else progress)
     except KeyboardInterrupt:
         return interrupted(out, "generations")
+    notice = provisional_notice(result)
+    if notice:
+        print(notice + "\n")
     print(result.summary())
     print("\nWrote: " + ", ".join(str(p) for p in result.written))
     return 0
