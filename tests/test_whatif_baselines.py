@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.cli import main
-from experiments.scenario import default_scenario, dump_scenario, apply_overrides
+from experiments.scenario import apply_overrides, default_scenario, dump_scenario
 from experiments.whatif import (
     FILENAMES,
     PROVIDER_METRICS,
@@ -129,3 +129,32 @@ def test_cli_baseline_option(tmp_path, capsys):
     assert "baseline: what-if bundle_instead_of_pl_provider" in out and "take-up (joined)" in out
     data = json.loads((tmp_path / "w" / "whatif.json").read_text())
     assert data["whatif"]["baseline"]["name"] == "bundle_instead_of_pl_provider"
+
+
+def test_the_provider_types_figure_has_panel_titles_that_do_not_overlap(tmp_path):
+    """Notebook 02's provider-types figure (experiments.whatif.comparison_figure): every panel title, the
+    figure title and the row labels lie inside the figure and apart from each other."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from experiments.whatif import build_comparison_figure, comparison_figure
+
+    shown = ["elements_changed", "share_transformed", "share_consistent", "share_aligned", "share_beyond_signature_practice"]
+    runs = {label: run_whatif(name=n, replicates=3, seed=SEED, baseline=default_scenario())
+            for label, n in {"publisher alone": "publisher_instead_of_pl_provider",
+                             "co-branded bundle": "bundle_instead_of_pl_provider",
+                             "bundle, breaks down in year 2": "partnership_breakdown_year_2"}.items()}
+    fig = build_comparison_figure(runs, outcomes=shown, title="Instead of the PL provider alone")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    r = canvas.get_renderer()
+    page = fig.bbox
+    titles = [ax.title.get_window_extent(r) for ax in fig.axes]
+    assert len(titles) == len(shown)
+    for a, b in zip(titles, titles[1:]):
+        assert a.x1 < b.x0, "panel titles overlap"
+    sup = fig._suptitle.get_window_extent(r)
+    for box in [*titles, sup, *(t.get_window_extent(r) for t in fig.axes[0].get_yticklabels())]:
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
+    assert all(sup.y0 >= t.y1 for t in titles), "the figure title runs into a panel title"
+    path = comparison_figure(runs, tmp_path / "providers.png", outcomes=shown)
+    assert path.stat().st_size > 10_000

@@ -58,6 +58,8 @@ from .library import (
 from .render import (
     OUTCOME_LABELS,
     SHARE_OUTCOMES,
+    build_comparison_figure,
+    comparison_figure,
     forest_plot,
     format_provider_metrics,
     format_table_differences,
@@ -73,6 +75,8 @@ __all__ = [
     "PROVIDER_METRICS",
     "SHARE_OUTCOMES",
     "TABLES",
+    "build_comparison_figure",
+    "comparison_figure",
     "forest_plot",
     "format_provider_metrics",
     "format_table_differences",

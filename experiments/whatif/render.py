@@ -6,7 +6,9 @@ import math
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
 import numpy as np
 from sim.results import OUTCOME_NAMES
 from .compare import OVERALL
@@ -263,3 +265,70 @@ def forest_plot(w: WhatIf, path: str | Path) -> Path:
         fig.savefig(path, dpi=DPI, facecolor="white")
         fig.clear()
     return path
+
+
+#: Colours of the arms in :func:`comparison_figure` (colour-blind safe, in order).
+_ARM_COLOURS = ("#0173b2", "#de8f05", "#d55e00", "#029e73", "#cc78bc", "#949494")
+
+
+def comparison_figure(runs: "Mapping[str, WhatIf]", path: str | Path, *, outcomes: Sequence[str] | None = None,
+                      district: str = OVERALL, title: str | None = None) -> Path:
+    """Several what-ifs side by side (:func:`build_comparison_figure`), saved as a PNG; returns the path."""
+    with _style():
+        fig = build_comparison_figure(runs, outcomes=outcomes, district=district, title=title)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, facecolor="white")
+        fig.clear()
+    return path
+
+
+def build_comparison_figure(runs: "Mapping[str, WhatIf]", *, outcomes: Sequence[str] | None = None,
+                            district: str = OVERALL, title: str | None = None):
+    """Several what-ifs side by side: one panel per outcome (its title wrapped on its own lines, so
+    long outcome names never run into the next panel), one row per what-if (``runs``: label ->
+    WhatIf), the mean difference from each what-if's own baseline (dot) and its 90% confidence
+    interval (bar), against a zero line; shares in percentage points, counts in their unit. A
+    matplotlib Figure (no pyplot), constrained layout."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    labels = list(runs)
+    if not labels:
+        raise ValueError("runs: give at least one what-if")
+    names = list(outcomes) if outcomes is not None else [o for o in OUTCOME_NAMES if o != "mean_month_of_change"]
+    unknown = [o for o in names if o not in OUTCOME_NAMES]
+    if unknown:
+        raise ValueError(f"outcomes: {unknown[0]!r} is not an outcome; allowed: {', '.join(OUTCOME_NAMES)}")
+    colours = {a: _ARM_COLOURS[i % len(_ARM_COLOURS)] for i, a in enumerate(labels)}
+    n = len(names)
+    with _style():
+        fig = Figure(figsize=(1.9 + 2.5 * n, 1.6 + 0.42 * len(labels)), layout="constrained")
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+        for ax, o in zip(axes, names):
+            scale = 100.0 if o in SHARE_OUTCOMES else 1.0
+            for y, a in enumerate(labels):
+                w = runs[a]
+                j = w.columns.index(district)
+                st = w.outcome_differences[o]
+                m, lo, hi = (st[k][j] * scale for k in ("mean", "mean_p05", "mean_p95"))
+                if not math.isfinite(m):
+                    continue
+                if math.isfinite(lo) and math.isfinite(hi):
+                    ax.hlines(y, lo, hi, color=colours[a], lw=2.2)
+                ax.plot(m, y, "o", color=colours[a], ms=6, mec="white", mew=0.7, zorder=3)
+            ax.axvline(0, color="#555555", lw=1, ls="--", zorder=1)
+            ax.set_title(_wrap(OUTCOME_LABELS.get(o, o), 24), fontsize=9.5, loc="center")
+            ax.set_xlabel("percentage points" if scale == 100.0 else "elements" if o == "elements_changed" else "",
+                          fontsize=8.5)
+            ax.margins(x=0.15)
+            ax.grid(axis="x", color="#eeeeee", lw=0.8)
+            sns.despine(ax=ax, left=True)
+        axes[0].set_yticks(range(len(labels)), [_wrap(a, 22) for a in labels])
+        axes[0].set_ylim(len(labels) - 0.5, -0.5)
+        for ax in axes[1:]:
+            ax.tick_params(axis="y", length=0)
+        where = "all districts" if district == OVERALL else district
+        fig.suptitle(_wrap(title or f"Difference from each what-if's baseline ({where}): mean and 90% interval", 110),
+                     fontsize=11, fontweight="bold")
+    return fig
