@@ -40,14 +40,19 @@ def test_calibration_notice_and_identification_from_a_synthetic_result(tmp_path)
 def test_calibrate_says_so_at_the_top_of_the_terminal_output(tmp_path, capsys, monkeypatch, budget, ess, provisional):
     import calibration.fit
 
-    def fake(budget_name, out, **kw):
+    def fake(budget_name, out, progress=None, **kw):
+        if progress is not None:
+            progress({"stage": "fit", "event": "start"})
         return _result(budget_name, ess, ess, tmp_path)
 
     monkeypatch.setattr(calibration.fit, "calibrate", fake)
-    assert main(["calibrate", "--budget", budget, "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    monkeypatch.setattr(calibration.fit, "format_progress", lambda event: f"progress {event}")
+    assert main(["calibrate", "--budget", budget, "--out", str(tmp_path / "c")]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("PROVISIONAL") is provisional
-    assert ("quick budget" in err) is (budget == "quick")  # said before the run starts too
+    assert ("quick budget" in err) is (budget == "quick")  # said when the run starts too
+    if budget == "quick":
+        assert err.index("quick budget") < err.index("progress")
 
 
 def _tiny_unconverged_spec() -> dict:

@@ -106,16 +106,18 @@ def rollout(args: argparse.Namespace) -> int:
 def calibrate(args: argparse.Namespace) -> int:
     from calibration.fit import calibrate as run_calibration
     from calibration.fit import format_progress
-
-    def progress(event: dict) -> None:
-        print(format_progress(event), file=sys.stderr, flush=True)
-
     from calibration.report import provisional_notice
 
+    started = []
+
+    def progress(event: dict) -> None:
+        if not started and args.budget == "quick":  # once the run has started (bad input stays one line)
+            print("coherence-sim calibrate: quick budget -- a smoke test of the pipeline, not a calibration to rely on",
+                  file=sys.stderr, flush=True)
+        started.append(True)
+        print(format_progress(event), file=sys.stderr, flush=True)
+
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
-    if args.budget == "quick":
-        print("coherence-sim calibrate: quick budget -- a smoke test of the pipeline, not a calibration to rely on",
-              file=sys.stderr, flush=True)
     try:
         result = run_calibration(args.budget, out, scheduler=args.scheduler, workers=args.workers, seed=args.seed,
                                  write_defaults=args.write_defaults, resume=args.resume, figures=not args.no_figures,
@@ -123,7 +125,7 @@ def calibrate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return interrupted(out, "generations")
     notice = provisional_notice(result)
-    if notice:
+    if notice:  # first, above everything the run prints
         print(notice + "\n")
     print(result.summary())
     print("\nWrote: " + ", ".join(str(p) for p in result.written))
