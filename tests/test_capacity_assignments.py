@@ -7,6 +7,7 @@ enumerator's grouping code: they only use the observed tables, the vocabulary an
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -213,10 +214,16 @@ def test_diamond_changed_elements_have_no_single_capacity_multiset(assignments) 
 def test_enumeration_is_fast() -> None:
     ca._enumerate.cache_clear()
     load_observed()  # parsing the file is not part of the enumeration
+    # The best of three cold runs (a loaded machine slows single runs by 2-3x; the enumeration takes
+    # about 0.25 s with one core free).
     for include_inferred in (True, False):
-        start = time.perf_counter()
-        consistent_capacity_assignments(include_inferred=include_inferred)
-        assert time.perf_counter() - start < 1.0
+        best = math.inf
+        for _ in range(3):
+            ca._enumerate.cache_clear()
+            start = time.perf_counter()
+            consistent_capacity_assignments(include_inferred=include_inferred)
+            best = min(best, time.perf_counter() - start)
+        assert best < 1.0
 
 
 def test_empty_summary_is_rejected() -> None:

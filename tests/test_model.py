@@ -273,3 +273,28 @@ def test_changing_one_district_leaves_the_others_untouched_unless_districts_meet
         for s in range(25)
     )
     assert moved > 0
+
+
+def test_a_disorganized_element_gets_an_add_on_only_after_a_failed_attempt_to_make_it_systemic(case_definition):
+    """Lines 780-789 (Cedarville's assessment): a team that cannot make a disorganized element
+    systemic first gets no traction; only a later design adds a piece beside the separate ones.
+    The setback must happen in the runs (else this test would pass vacuously)."""
+    from experiments.case import case_conditions
+
+    conds, _ = case_conditions(case_definition)
+    checked = 0
+    for i in range(80):
+        r = simulate(conds[i % len(conds)], seed=1000 + i)
+        for d, name in enumerate(r.districts):
+            for e in Element:
+                if r.capacity0[d, int(e)] != int(Capacity.EMERGENT):
+                    continue
+                first = next((c for c in r.changes if c.district == name and c.element == e), None)
+                if first is None or first.transform or first.source != "initiative":
+                    continue
+                label = e.label.lower()
+                setbacks = [ev for ev in r.events if ev.district == name and ev.kind == "no_traction"
+                            and f"make {label} systemic" in ev.detail and ev.month <= first.decided_month]
+                assert setbacks, (name, e, first)
+                checked += 1
+    assert checked >= 20

@@ -69,6 +69,8 @@ def format_validation_errors(exc: ValidationError, model: type[BaseModel], what:
                          + f"; allowed: {tags}")
         elif kind == "missing":
             parts.append(f"{where}: missing")
+        elif isinstance(value, dict):  # a check across a table's keys: the message names them
+            parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         else:
             parts.append(f"{where}: {show_value(value)} is not allowed: {err['msg'].removeprefix('Value error, ')}")
     if len(errors) > MAX_ERRORS_SHOWN:

@@ -116,6 +116,15 @@ class DistrictModel(BaseModel):
             raise ValueError(f"team_teachers ({self.team_teachers}) exceeds the number of teachers ({total})")
         if not self.has_prek and self.teachers.prek:
             raise ValueError("a district without pre-K (has_prek = false) has no pre-K teachers (teachers.prek = 0)")
+        if self.lead.agenda:
+            raise ValueError(f"lead.agenda: the initiative's lead cannot hold a competing agenda ({self.lead.agenda!r}); "
+                             "give it to another leader (leaders.KEY.agenda)")
+        claimed: dict[str, str] = {}
+        for key, leader in [("lead", self.lead), *((f"leaders.{k}", v) for k, v in self.leaders.items())]:
+            for e in leader.owns:
+                if e in claimed:
+                    raise ValueError(f"{key}.owns: {e} is already owned by {claimed[e]}; an element has one owner")
+                claimed[e] = key
         return self
 
 
