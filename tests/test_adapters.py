@@ -122,17 +122,6 @@ def test_case_model_inputs_are_the_default_scenario_with_the_factors():
         CaseModel.inputs(**{"districts.Nowhere.lead.buy_in": 0.5})
 
 
-def _model_takes_parameter_keywords() -> bool:
-    """The rebuilt model's signature: CoherenceModel(conditions, parameters=None, rng=None, *, collect=False, **parameter_values)."""
-    import inspect
-
-    import sim
-
-    params = inspect.signature(sim.CoherenceModel).parameters
-    return "collect" in params and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-@pytest.mark.xfail(not _model_takes_parameter_keywords(), reason="needs the model rebuild", strict=False)
 @pytest.mark.parametrize("doc, name", [(DOC, "batch-run"), (README, "readme-batch-run")])
 def test_mesa_batch_run_runs_the_case_model_with_named_parameters(doc, name):
     import multiprocessing
