@@ -260,7 +260,7 @@ def test_the_documented_call_on_the_sweep_it_describes(tmp_path):
     run_sweep(plan_sweep(spec), tmp_path / "lhs", workers=1, quiet=True)
     ns = run_snippet("discover", STORE=tmp_path / "lhs", OUT=tmp_path / "out")
     res = ns["res"]
-    assert res.outcome == "Avalon.share_consistent" and len(res.points.x) == 40 and res.stability["bootstrap"] == 50
+    assert res.outcome == "Diamond.share_consistent" and len(res.points.x) == 40 and res.stability["bootstrap"] == 50
     assert (tmp_path / "out" / "answer.txt").read_text().strip() == res.text
     assert "districts.Avalon.lead.buy_in" in res.feature_scores.index
 
