@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .case import CaseRun, element_shares, run_scenario, run_scenario_posterior, summarise
+from .execution.files import write_text
 from .evidence import apply_calibrated_defaults, case_provenance, load_observed
 from .scenario import apply_overrides, dump_scenario, load_case, load_scenario, scenario_from_case
 
@@ -52,9 +53,7 @@ def run_case_job(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dump_scenario(scenario, out / "scenario.toml")
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
-    tmp.replace(out / "summary.json")
+    write_text(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
     written = [out / "summary.json", out / "scenario.toml"]
     if figures:
         from .figures import write_case_figures

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("sim", "experiments", "calibration")
 
 # the formats a results folder may hold: data and reports, nothing that runs code when read
-ALLOWED_SUFFIXES = {".parquet", ".json", ".csv", ".toml", ".yaml", ".png", ".md", ".txt"}
+ALLOWED_SUFFIXES = {".parquet", ".json", ".jsonl", ".csv", ".toml", ".yaml", ".png", ".md", ".txt"}
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "marshal", "shelve", "joblib"}
 SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
 

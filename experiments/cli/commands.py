@@ -94,6 +94,13 @@ def calibrate(args: argparse.Namespace) -> int:
         print(format_progress(event), file=sys.stderr, flush=True)
 
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
+    if out.is_dir():  # the calibration writes its files with plain opens: a link inside would be followed
+        from ..execution.files import LinkRefused, links_inside
+
+        link = links_inside(out)
+        if link is not None:
+            raise LinkRefused(f"{link} is a symbolic link; an output folder must hold plain files and folders (a link "
+                              "there could make the calibration write files elsewhere): remove it or choose another --out")
     try:
         result = run_calibration(args.budget, out, scheduler=args.scheduler, workers=args.workers, seed=args.seed,
                                  write_defaults=args.write_defaults, resume=args.resume, figures=not args.no_figures,

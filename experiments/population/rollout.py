@@ -247,7 +247,8 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
                 n: int | None = None, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
                 params: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
                 scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True) -> RolloutResult:
-    """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type."""
+    """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type
+    (``summary.csv`` and ``summary.json``, written before the manifest says complete)."""
     import pyarrow as pa
 
     from ..execution.executor import make_executor
@@ -259,7 +260,6 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
     out = Path(out_dir)
     manifest = {
         "format": "coherence-sim sweep",
-        "format_version": 1,
         "name": f"rollout-{plan.population.state}-{plan.provider['kind']}",
         "kind": "rollout",
         "plan_hash": plan.plan_hash,
@@ -267,9 +267,11 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         "provenance": provenance(plan_hash=plan.plan_hash),
         "sessions": [{"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resume": bool(resume)}],
     }
-    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler)
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler,
+                                 expected_keys=lambda c: rollout_keys(plan, c), key_columns=("district", "replicate"))
     deriv = _derivation()
     schema = _runs_schema()
+    summary: dict[str, Any] = {}
 
     def save(c: int, res: dict, attempt: int) -> int:
         runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
@@ -279,26 +281,40 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
                            "worker": res["worker"], "attempt": attempt})
         return runs.num_rows
 
+    def finish() -> None:
+        """The summary by district type, written before the manifest says complete."""
+        if not summarise:
+            return
+        table = summarise_rollout(out)
+        store.write_static_again("summary.csv", table.to_csv(index=False).encode("utf-8"))
+        store.write_static_again("summary.json", json.dumps(
+            {"plan": manifest["plan"], "provenance": manifest["provenance"],
+             "summary": json.loads(table.to_json(orient="records"))}, indent=1, default=str).encode("utf-8"))
+        summary["table"] = table
+
     done = run_session(
         store, plan.n_chunks, compute=run_rollout_chunk, task_of=lambda c: plan.task(c, deriv),
         key_of=lambda c: f"coherence-rollout-{c:06d}", save=save,
         runs_in_chunk=lambda c: min((c + 1) * plan.chunk_size, plan.n_runs) - c * plan.chunk_size,
         make_executor=lambda n_todo: make_executor(workers=workers, max_tasks=n_todo),
         describe=lambda done_runs: f"rollout {plan.population.state}", executor=executor, quiet=quiet,
-        before=lambda: store.write_static(
-            "population.json", lambda p: p.write_text(json.dumps(plan.population.raw, indent=1), encoding="utf-8")),
+        before=lambda: store.write_static("population.json", json.dumps(plan.population.raw, indent=1).encode("utf-8")),
+        finish=finish,
     )
     info = store.completed_info()
     result = RolloutResult(out, plan.plan_hash, plan.n_runs, sum(v["runs"] for v in info.values()),
                            sum(v["errors"] for v in info.values()), done.seconds, done.executor_description,
                            failed_chunks=done.failed)
-    if summarise and len(info) == plan.n_chunks:
-        result.summary = summarise_rollout(out)
-        result.summary.to_csv(out / "summary.csv", index=False)
-        (out / "summary.json").write_text(json.dumps(
-            {"plan": manifest["plan"], "provenance": manifest["provenance"],
-             "summary": json.loads(result.summary.to_json(orient="records"))}, indent=1, default=str), encoding="utf-8")
+    result.summary = summary.get("table")
     return result
+
+
+def rollout_keys(plan: RolloutPlan, c: int) -> np.ndarray:
+    """The (district, replicate) pairs of chunk ``c`` of a rollout ((n, 2); IndexError beyond the plan)."""
+    if not 0 <= c < plan.n_chunks:
+        raise IndexError(f"chunk {c} out of range 0..{plan.n_chunks - 1}")
+    j = np.arange(c * plan.chunk_size, min((c + 1) * plan.chunk_size, plan.n_runs), dtype=np.int64)
+    return np.column_stack([j // plan.replicates, j % plan.replicates])
 
 
 def _elements_table(e: dict):

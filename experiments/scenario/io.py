@@ -148,20 +148,27 @@ def parse_scenario_text(text: str, suffix: str, where: str = "scenario") -> Any:
     raise ScenarioError(f"{where}: unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
 
 
-def dump_scenario(s: Scenario, path: str | Path) -> Path:
-    """Write a scenario to ``.toml`` or ``.yaml``; loading it gives the same scenario."""
-    p = Path(path)
+def scenario_text(s: Scenario, suffix: str = ".toml") -> str:
+    """A scenario as the text of a ``.toml`` or ``.yaml`` file (what :func:`dump_scenario` writes)."""
     data = scenario_dict(s)
-    if p.suffix.lower() == ".toml":
+    suffix = suffix.lower()
+    if suffix == ".toml":
         import tomli_w
 
-        text = tomli_w.dumps(data)
-    elif p.suffix.lower() in (".yaml", ".yml"):
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    else:
+        return tomli_w.dumps(data)
+    if suffix in (".yaml", ".yml"):
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    raise ScenarioError(f"unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
+
+
+def dump_scenario(s: Scenario, path: str | Path) -> Path:
+    """Write a scenario to ``.toml`` or ``.yaml``; loading it gives the same scenario. The file is
+    written atomically (``experiments.execution.files.write_file``: never through a link planted
+    at its name)."""
+    from ..execution.files import write_file
+
+    p = Path(path)
+    if p.suffix.lower() not in (".toml", ".yaml", ".yml"):
         raise ScenarioError(f"{p}: unknown file type {p.suffix!r}; allowed: .toml, .yaml, .yml")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    write_file(p, scenario_text(s, p.suffix).encode("utf-8"))
     return p

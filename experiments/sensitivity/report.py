@@ -149,7 +149,10 @@ def _answer_text(res: StudyResult) -> list[str]:
 
 
 def write_report(res: StudyResult) -> list[Path]:
-    """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder."""
+    """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder
+    (each file written atomically, never through a link: ``experiments.execution.files``)."""
+    from ..execution.files import write_file, write_text
+
     out = res.out_dir
     out.mkdir(parents=True, exist_ok=True)
     sob, mor = res.sobol, res.morris
@@ -168,8 +171,8 @@ def write_report(res: StudyResult) -> list[Path]:
                 df[c] = df[c].map(lambda v: v if isinstance(v, str) or v is None else json.dumps(v, default=str))
             elif isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype(str)
-        df.to_csv(out / f"{name}.csv", index=False)
-        df.to_parquet(out / f"{name}.parquet", index=False)
+        write_file(out / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
+        write_file(out / f"{name}.parquet", lambda fh, df=df: df.to_parquet(fh, index=False))
         written += [out / f"{name}.csv", out / f"{name}.parquet"]
     pooled = [o for o in sob.labels if "." not in o]
     sel_factors = set(sob.factors)
@@ -192,7 +195,7 @@ def write_report(res: StudyResult) -> list[Path]:
         "run_seconds": res.run_seconds, "seconds": res.seconds, "executor": res.executor, "answer": res.answer,
         "stores": {"morris": str(mor.store), "sobol": str(sob.store)},
     }
-    (out / "study.json").write_text(json.dumps(study_json, indent=1, default=str), encoding="utf-8")
+    write_text(out / "study.json", json.dumps(study_json, indent=1, default=str))
     written.append(out / "study.json")
 
     n_replicates = spec.study.replicates
@@ -283,7 +286,7 @@ def write_report(res: StudyResult) -> list[Path]:
     lines.append("\n## Files\n")
     lines.append("Tables (CSV and Parquet): " + ", ".join(f"`{n}`" for n in tables) + ". Runs: `" + str(sob.store) + "`, `" + str(mor.store)
              + "` (load with `experiments.sweep.load_results`). `study.json`: spec, answer, provenance.")
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out / "report.md", "\n".join(lines) + "\n")
     written.append(out / "report.md")
     return written
 

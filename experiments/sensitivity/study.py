@@ -67,6 +67,13 @@ def run_study(spec: SensitivitySpec | str | Path, out_dir: str | Path, *, worker
     for key, g in (("answer.capacity", spec.answer.capacity), ("answer.authority", spec.answer.authority), ("answer.buy_in", spec.answer.buy_in)):
         if g not in space.group_names:
             raise SensitivityError(f"{key}: {g!r} is not a group; allowed: {', '.join(space.group_names)}")
+    if out.is_dir():
+        from ..execution.files import LinkRefused, links_inside
+
+        link = links_inside(out)
+        if link is not None:  # e.g. OUT/runs -> another study's runs: its stores would be written there
+            raise LinkRefused(f"{link} is a symbolic link; an output folder must hold plain files and folders (a link "
+                              "there could make the study write or delete files elsewhere): remove it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     engine = _Engine(space, spec.study.replicates, spec.study.seed, workers, scheduler, quiet)
     try:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from sim.results import OUTCOME_NAMES
 from ..case import DEFAULT_REPLICATES, DEFAULT_SEED, REPORT_TABLES, CaseRun, run_scenario, summarise
+from ..execution.files import write_file
 from ..execution.provenance import content_hash, provenance
 from ..scenario import Scenario, apply_overrides, default_scenario, dump_scenario, load_scenario, scenario_dict
 from .library import WhatIfSpec, get_whatif, load_whatif_library, resolve_override
@@ -339,11 +340,7 @@ class WhatIf:
             outdir.mkdir(parents=True, exist_ok=True)
             written = []
             for f in files:
-                dst = outdir / f.name
-                tmp = outdir / (f.name + ".tmp")
-                shutil.copyfile(f, tmp)
-                tmp.replace(dst)
-                written.append(dst)
+                written.append(write_file(outdir / f.name, f.read_bytes()).path)  # atomic, never through a link
             return written
         finally:
             shutil.rmtree(staging, ignore_errors=True)
