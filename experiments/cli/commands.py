@@ -48,7 +48,8 @@ def sweep(args: argparse.Namespace) -> int:
     spec = load_sweep_spec(args.spec)
     out: Path = args.out if args.out is not None else Path("results/sweeps") / spec.name
     try:
-        result = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet)
+        result = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
+                           allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out)
     print(result.summary())
@@ -61,7 +62,8 @@ def sensitivity(args: argparse.Namespace) -> int:
     spec = load_sensitivity_spec(args.spec)
     out: Path = args.out if args.out is not None else Path("results/sensitivity") / spec.name
     try:
-        result = run_study(spec, out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet)
+        result = run_study(spec, out, workers=args.workers, scheduler=args.scheduler, quiet=args.quiet,
+                           allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out, "runs", "run the same command again to continue")
     print(result.summary())
@@ -76,7 +78,8 @@ def rollout(args: argparse.Namespace) -> int:
                              seed=args.seed, params=params)
     out = args.out if args.out is not None else Path("results/rollout") / f"{plan.population.state}-{provider['kind']}"
     try:
-        result = run_rollout(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet)
+        result = run_rollout(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
+                             allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out)
     print(f"rollout {plan.population.state} ({provider['kind']}): {result.runs_done} of {result.n_runs} runs, "

@@ -72,6 +72,9 @@ def executor_options(resume: str | None = None) -> argparse.ArgumentParser:
                         help="run on the Dask distributed cluster with this scheduler instead of local processes")
     if resume:
         parser.add_argument("--resume", action="store_true", help=resume)
+    parser.add_argument("--allow-mixed-code", action="store_true",
+                        help="resume a store computed by other code (another version, or edited sim/ sources); "
+                        "refused without it; the mix is recorded in the manifest")
     return parser
 
 

@@ -1,11 +1,11 @@
 """The results store of a sweep (also of rollouts and sensitivity studies): a folder of Parquet
 chunks plus a manifest, written so that an interrupted session (Ctrl-C, kill -9, a lost worker, a
 power cut) resumes without recomputing or duplicating finished runs, and so that damage, foreign
-files are detected instead of loaded.
+files and results of other code are detected instead of loaded.
 
 Layout of ``OUT/``::
 
-    manifest.json                  plan, hashes, provenance, sessions, chunks recorded
+    manifest.json                  plan, hashes, model identity, provenance, sessions, chunks recorded
                                    up to the last session's start or end (rewritten atomically then)
     chunks.jsonl                   chunks recorded since then: one JSON line each, appended (never rewritten)
     scenario.toml                  the base scenario (with the spec's fixed overrides), loadable by load_scenario
@@ -22,6 +22,10 @@ last and a hash of the sorted (design point, replicate) pairs), the session that
 hash of the record itself. ``manifest.json`` is rewritten only when a session starts and ends, then
 holding every record (the journal is emptied): recording a chunk costs the same at the
 100,000th chunk as at the first.
+
+The manifest also records the model's identity (package version and a hash of the ``sim/``
+sources; :func:`experiments.execution.provenance.model_identity`). Resuming under other code is
+refused, naming both, unless ``allow_mixed_code`` (``--allow-mixed-code``), which records the mix.
 
 On resume every recorded chunk is verified (record hash, run keys against the plan, sizes and
 SHA-256 of its files); a damaged, truncated, foreign or misplaced chunk is dropped, its files
@@ -72,6 +76,7 @@ from .files import (
     scan_links,
     write_at,
 )
+from .provenance import describe_model, model_identity, same_model
 
 MANIFEST = "manifest.json"
 JOURNAL = "chunks.jsonl"
@@ -225,13 +230,14 @@ class SweepStore:
     # --- opening -----------------------------------------------------------------------------
     @classmethod
     def open(cls, root: str | Path, manifest: dict, *, resume: bool, compare: dict | None = None,
-             expected_keys: Callable[[int], np.ndarray] | None = None,
+             expected_keys: Callable[[int], np.ndarray] | None = None, allow_mixed_code: bool = False,
              key_columns: tuple[str, str] = DEFAULT_KEY_COLUMNS) -> "SweepStore":
         """Create ``root`` for a new study, or reopen it with ``resume=True``.
 
         A new study refuses a non-empty folder. Resuming refuses a folder holding a study of another
-        plan (``manifest["plan_hash"]`` differs; the message names what differs, from ``compare``)
-        and one with a symbolic link inside. Recorded chunks are verified (``expected_keys(c)``: the (n, 2) run keys the plan
+        plan (``manifest["plan_hash"]`` differs; the message names what differs, from ``compare``),
+        one written by other code (unless ``allow_mixed_code``), and one with a symbolic link
+        inside. Recorded chunks are verified (``expected_keys(c)``: the (n, 2) run keys the plan
         puts in chunk ``c``); those that fail are removed and will be computed again.
         """
         root = Path(root)
@@ -256,7 +262,9 @@ class SweepStore:
         try:
             lock_fd = _lock(root, root_fd)
             scan_links(root, (RUNS, ELEMENTS))
+            identity = model_identity()
             session = dict((manifest.get("sessions") or [{}])[-1])
+            session["model"] = identity
             if existing:
                 old, problems = _read_manifest(root, root_fd)
                 if old.get("plan_hash") != manifest["plan_hash"]:
@@ -270,10 +278,20 @@ class SweepStore:
                 if int(old.get("format_version", 1)) < FORMAT_VERSION:
                     raise ValueError(
                         f"--resume {root}: the store was written by an older coherence-sim (store format "
-                        f"{old.get('format_version', 1)}), which recorded no checksums, "
+                        f"{old.get('format_version', 1)}), which recorded neither the model's identity nor checksums, "
                         "so its runs cannot be checked against this code; load it as it is, and run the study again "
                         "into a new folder"
                     )
+                if not same_model(old.get("model"), identity):
+                    if not allow_mixed_code:
+                        raise ValueError(
+                            f"--resume {root}: the stored runs were computed by {describe_model(old.get('model'))}, "
+                            f"and this is {describe_model(identity)}; resuming would mix results of different code "
+                            "in one store. Run the study into a new folder, or pass --allow-mixed-code to resume "
+                            "anyway (the mix is then recorded in the manifest)"
+                        )
+                    old.setdefault("mixed_code", []).append(
+                        {"session": len(old.get("sessions", [])), "model": identity, "stored_model": old.get("model")})
                 merged = dict(old)
                 merged["sessions"] = list(old.get("sessions", [])) + [session]
                 merged["status"] = "running"
@@ -284,7 +302,7 @@ class SweepStore:
                 store._drop_orphans()
             else:
                 new = dict(manifest, completed={}, status="running", format=FORMAT, format_version=FORMAT_VERSION,
-                           key_columns=list(key_columns), sessions=[session])
+                           model=identity, key_columns=list(key_columns), sessions=[session])
                 store = cls(root, new, lock_fd, root_fd)
                 store._open_subdirs()
             store._clean_tmp()
@@ -329,6 +347,10 @@ class SweepStore:
         self._close_fds()
 
     # --- state -------------------------------------------------------------------------------
+    @property
+    def model(self) -> dict:
+        return self.manifest.get("sessions", [{}])[-1].get("model") or model_identity()
+
     def completed(self) -> set[int]:
         return {int(c) for c in self.manifest.get("completed", {})}
 
@@ -367,7 +389,16 @@ class SweepStore:
         """Write a chunk's two tables, then record the chunk as complete.
 
         If a write fails (a full disk), the temporary file is removed and so is the chunk's other
-        file if already in place: a chunk not recorded leaves nothing behind."""
+        file if already in place: a chunk not recorded leaves nothing behind. ``info["model"]``
+        (the identity of the code that computed the chunk, from the worker) must be this
+        session's: a worker running other code is refused."""
+        info = dict(info)
+        worker_model = info.pop("model", None)
+        if worker_model is not None and not same_model(worker_model, self.model):
+            raise ValueError(
+                f"chunk {chunk} was computed by a worker ({info.get('worker', '?')}) running {describe_model(worker_model)}, "
+                f"but this session runs {describe_model(self.model)}: every worker must run the same code "
+                "(install the same version on the cluster's workers)")
         key = str(chunk)
         recorded = key in self.manifest.get("completed", {})
         meta = {b"coherence_sim.plan_hash": str(self.manifest.get("plan_hash")).encode(),

@@ -17,6 +17,7 @@ from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element, Practice
+from ..execution.provenance import model_identity
 from ..scenario import short_key, show_value
 from .districts import _derivation, district_conditions, draw_district
 from .files import DEFAULT_SEED, MAX_DISTRICTS, PopulationError, PopulationSpec, _finite, _val, load_population, validate_population
@@ -110,6 +111,7 @@ def run_rollout_chunk(task: dict) -> dict:
         "elements": {k: (np.concatenate(v) if v else np.array([])) for k, v in el.items()},
         "seconds": time.perf_counter() - t0,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "model": model_identity(),
     }
 
 
@@ -246,7 +248,8 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
 def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: str | Path, *, provider: str | dict = "pl_provider",
                 n: int | None = None, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
                 params: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
-                scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True) -> RolloutResult:
+                scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True,
+                allow_mixed_code: bool = False) -> RolloutResult:
     """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type
     (``summary.csv`` and ``summary.json``, written before the manifest says complete)."""
     import pyarrow as pa
@@ -267,7 +270,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         "provenance": provenance(plan_hash=plan.plan_hash),
         "sessions": [{"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resume": bool(resume)}],
     }
-    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler,
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler, allow_mixed_code=allow_mixed_code,
                                  expected_keys=lambda c: rollout_keys(plan, c), key_columns=("district", "replicate"))
     deriv = _derivation()
     schema = _runs_schema()
@@ -278,7 +281,7 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
         store.write_chunk(c, runs, _elements_table(res["elements"]),
                           {"runs": runs.num_rows, "errors": n_err, "seconds": round(res["seconds"], 3),
-                           "worker": res["worker"], "attempt": attempt})
+                           "worker": res["worker"], "attempt": attempt, "model": res.get("model")})
         return runs.num_rows
 
     def finish() -> None:

@@ -46,8 +46,10 @@ def run_crn_chunk(task: dict) -> dict:
 class _Engine:
     """Runs full-space designs into sweep-format stores, chunk by chunk, resumable."""
 
-    def __init__(self, space: FactorSpace, replicates: int, seed: int, workers=None, scheduler=None, quiet: bool = False) -> None:
+    def __init__(self, space: FactorSpace, replicates: int, seed: int, workers=None, scheduler=None, quiet: bool = False,
+                 allow_mixed_code: bool = False) -> None:
         self.space = space
+        self.allow_mixed_code = bool(allow_mixed_code)
         self.replicates = int(replicates)
         self.seed = int(seed)
         self.workers, self.scheduler, self.quiet = workers, scheduler, quiet
@@ -96,7 +98,8 @@ class _Engine:
             rows = np.repeat(np.arange(c * chunk_rows, (c + 1) * chunk_rows, dtype=np.int64), replicates)
             return np.column_stack([rows, np.tile(np.arange(replicates, dtype=np.int64), chunk_rows)])
 
-        store = SweepStore.open(root, manifest, resume=True, expected_keys=expected_keys)
+        store = SweepStore.open(root, manifest, resume=True, expected_keys=expected_keys,
+                                allow_mixed_code=self.allow_mixed_code)
 
         def before() -> None:
             from ..scenario.io import scenario_text
@@ -168,7 +171,8 @@ class _Engine:
         e = result["elements"]
         elements = es.empty_table() if len(e["design_point"]) == 0 else pa.table({f.name: e[f.name] for f in es}, schema=es)
         n_err = int(sum(1 for s in r["status"] if s != "ok"))
-        store.write_chunk(c, runs, elements, {"runs": n, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"]})
+        store.write_chunk(c, runs, elements, {"runs": n, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"],
+                                             "model": result.get("model")})
         return n
 
 

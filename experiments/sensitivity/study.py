@@ -54,7 +54,7 @@ class StudyResult:
 
 
 def run_study(spec: SensitivitySpec | str | Path, out_dir: str | Path, *, workers=None, scheduler=None, quiet: bool = False,
-              report: bool = True) -> StudyResult:
+              report: bool = True, allow_mixed_code: bool = False) -> StudyResult:
     """Morris over every factor, Sobol' on the groups the selection rule keeps, the answer and the
     report (``out_dir/report.md``, figures, CSV/Parquet indices). Resumes from runs already stored."""
     if not isinstance(spec, SensitivitySpec):
@@ -75,7 +75,7 @@ def run_study(spec: SensitivitySpec | str | Path, out_dir: str | Path, *, worker
             raise LinkRefused(f"{link} is a symbolic link; an output folder must hold plain files and folders (a link "
                               "there could make the study write or delete files elsewhere): remove it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    engine = _Engine(space, spec.study.replicates, spec.study.seed, workers, scheduler, quiet)
+    engine = _Engine(space, spec.study.replicates, spec.study.seed, workers, scheduler, quiet, allow_mixed_code)
     try:
         morris = run_morris(spec, out, _engine=engine)
         sobol = run_sobol(spec, out, groups=morris.selected_groups, _engine=engine)

@@ -146,6 +146,7 @@ def run_sweep(
     scheduler: Any = None,
     resume: bool = False,
     quiet: bool = False,
+    allow_mixed_code: bool = False,
 ) -> SweepResult:
     """Run a sweep into ``out_dir`` and return what was done.
 
@@ -153,7 +154,8 @@ def run_sweep(
     ``scheduler``: a Dask scheduler address (``tcp://host:port``) or a ``distributed.Client``; the
     same tasks then run on that cluster. ``resume``: continue the sweep already in ``out_dir``
     (same plan), skipping its finished chunks and recomputing any that no longer verify; without it
-    a non-empty ``out_dir`` is refused.
+    a non-empty ``out_dir`` is refused. Resuming a store computed by other code (another version,
+    or edited ``sim/`` sources) is refused unless ``allow_mixed_code`` (the mix is then recorded).
     ``quiet``: no progress bar (there is none anyway when stderr is not a terminal).
     Ctrl-C stops the sweep cleanly (finished chunks are kept) and re-raises KeyboardInterrupt.
     """
@@ -179,7 +181,7 @@ def run_sweep(
     }
     if scheduler is not None and workers is not None:
         raise ValueError("workers: give either the number of local workers or a Dask scheduler, not both")
-    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler,
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler, allow_mixed_code=allow_mixed_code,
                                  expected_keys=lambda c: plan_keys(plan, c))
     schema = runs_schema(plan)
 
@@ -226,11 +228,13 @@ def run_design(
     scheduler: Any = None,
     resume: bool = False,
     quiet: bool = False,
+    allow_mixed_code: bool = False,
 ) -> SweepResult:
     """Run an externally made design (e.g. a SALib sample): ``design`` has one row per design point
     and one column per factor, named by its dotted scenario key. See :func:`run_sweep`."""
     plan = make_plan(base_scenario, design, replicates, seed, chunk_size=chunk_size, name=name, fixed=fixed, kind="table")
-    return run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
+    return run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet,
+                     allow_mixed_code=allow_mixed_code)
 
 
 def plan_keys(plan: SweepPlan, c: int) -> np.ndarray:
@@ -246,7 +250,8 @@ def _store_chunk(store, plan: SweepPlan, schema, c: int, result: dict, attempt: 
         c,
         runs,
         elements,
-        {"runs": runs.num_rows, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"], "attempt": attempt},
+        {"runs": runs.num_rows, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"], "attempt": attempt,
+         "model": result.get("model")},
     )
     return runs.num_rows
 
