@@ -1,6 +1,7 @@
 """The case command's job as one library call: the scenario (a scenario file, or a case file with the
 calibrated defaults), overrides, the runs (point estimate or posterior draws), the summary with
-where its parameters come from, and the files: ``summary.json``, ``scenario.toml`` and the figures."""
+where its parameters come from, and the files: ``summary.json``, ``scenario.toml``, the figures and
+``manifest.json``, written as a whole (``experiments.execution.outputs.StagedOutput``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .case import CaseRun, element_shares, run_scenario, run_scenario_posterior, summarise
-from .execution.files import write_text
+from .execution.outputs import StagedOutput, check_out
 from .evidence import apply_calibrated_defaults, case_provenance, load_observed
-from .scenario import apply_overrides, dump_scenario, load_case, load_scenario, scenario_from_case
+from .scenario import apply_overrides, load_case, load_scenario, scenario_from_case
+from .scenario.io import scenario_text
 
 
 @dataclass
@@ -36,9 +38,16 @@ def run_case_job(
     figures: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> CaseJob:
-    """Run the case (or a scenario file) and write its results into ``out``."""
+    """Run the case (or a scenario file) and write its results into ``out``.
+
+    ``out`` is checked before anything runs (``experiments.execution.outputs.check_out``): an empty
+    name, a file, a folder of another kind (a sweep store, someone's files) or with a link inside is
+    refused. The folder is written as a whole (``StagedOutput``): ``summary.json``, ``scenario.toml``,
+    the figures and ``manifest.json`` (each file's SHA-256) appear together, replacing a previous
+    case folder entirely, or -- on an error, Ctrl-C or kill -9 -- not at all."""
     if scenario_file is not None and case_file is not None:
         raise ValueError("--scenario and --case-file: give one or the other")
+    out = check_out(out, "case", replaces=True)
     if scenario_file is not None:
         scenario = load_scenario(scenario_file)
     else:
@@ -50,17 +59,15 @@ def run_case_job(
     run = run_fn(scenario, replicates=replicates, seed=seed, progress=progress, overrides=overrides)
     summary = summarise(run)
     summary["provenance"].update(case_provenance(run, posterior=posterior))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_scenario(scenario, out / "scenario.toml")
-    write_text(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
-    written = [out / "summary.json", out / "scenario.toml"]
-    if figures:
-        from .figures import write_case_figures
+    with StagedOutput(out, "case") as stage:
+        written = [stage.write("summary.json", json.dumps(summary, indent=2, allow_nan=False).encode("utf-8")),
+                   stage.write("scenario.toml", scenario_text(scenario, ".toml").encode("utf-8"))]
+        if figures:
+            from .figures import write_case_figures
 
-        written += write_case_figures(
-            element_shares(run), summary, run.districts, out, observed_changed=load_observed().changed_elements
-        )
+            written += stage.record(write_case_figures(
+                element_shares(run), summary, run.districts, stage.path, observed_changed=load_observed().changed_elements))
+        stage.commit(provenance=summary["provenance"])
     return CaseJob(run, summary, written)
 
 

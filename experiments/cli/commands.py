@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..execution.outputs import check_out
 from .options import interrupted
 
 
@@ -32,10 +33,11 @@ def whatif(args: argparse.Namespace) -> int:
         return 0
     if args.whatif_name is None and not args.overrides:
         raise ValueError("nothing to compare: give --whatif NAME (see --list) and/or --set KEY=VALUE")
+    out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
+    check_out(out, "whatif", replaces=True)  # before any run
     with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
         result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
                             seed=args.seed, progress=progress)
-    out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
     written = result.write(out, figure=not args.no_figure)
     print(result.format())
     print("\nWrote: " + ", ".join(str(p) for p in written))
@@ -47,6 +49,7 @@ def sweep(args: argparse.Namespace) -> int:
 
     spec = load_sweep_spec(args.spec)
     out: Path = args.out if args.out is not None else Path("results/sweeps") / spec.name
+    check_out(out, "sweep")
     try:
         result = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
                            allow_mixed_code=args.allow_mixed_code)
@@ -77,6 +80,7 @@ def rollout(args: argparse.Namespace) -> int:
     plan = make_rollout_plan(args.state, provider=provider, n=args.districts, replicates=args.replicates,
                              seed=args.seed, params=params)
     out = args.out if args.out is not None else Path("results/rollout") / f"{plan.population.state}-{provider['kind']}"
+    check_out(out, "rollout")
     try:
         result = run_rollout(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
                              allow_mixed_code=args.allow_mixed_code)
@@ -97,13 +101,9 @@ def calibrate(args: argparse.Namespace) -> int:
         print(format_progress(event), file=sys.stderr, flush=True)
 
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
-    if out.is_dir():  # the calibration writes its files with plain opens: a link inside would be followed
-        from ..execution.files import LinkRefused, links_inside
-
-        link = links_inside(out)
-        if link is not None:
-            raise LinkRefused(f"{link} is a symbolic link; an output folder must hold plain files and folders (a link "
-                              "there could make the calibration write files elsewhere): remove it or choose another --out")
+    # before any work: not a folder of another kind (a sweep store, a case), no link inside (the
+    # calibration writes its files with plain opens)
+    check_out(out, "calibration")
     try:
         result = run_calibration(args.budget, out, scheduler=args.scheduler, workers=args.workers, seed=args.seed,
                                  write_defaults=args.write_defaults, resume=args.resume, figures=not args.no_figures,

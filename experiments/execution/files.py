@@ -188,7 +188,7 @@ def _render(content: Content) -> memoryview:
     if callable(content):
         buf = io.BytesIO()
         content(buf)
-        return buf.getbuffer()
+        return memoryview(buf.getvalue())  # a copy: no export of the BytesIO's buffer outlives it
     if isinstance(content, str):
         raise TypeError("write_file: give bytes (encode text first)")
     return memoryview(content)

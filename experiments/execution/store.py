@@ -259,6 +259,7 @@ class SweepStore:
         root_fd = open_dir(root)
         lock_fd = None
         store = None
+        made_lock = not os.path.lexists(root / ".lock")
         try:
             lock_fd = _lock(root, root_fd)
             scan_links(root, (RUNS, ELEMENTS))
@@ -310,6 +311,8 @@ class SweepStore:
             store._open_journal()
             return store
         except BaseException:
+            if made_lock and lock_fd is not None and (store is None or not store._dir_fds):
+                remove_file(".lock", root_fd)  # refused before anything was written: leave the folder as it was
             if store is not None:
                 store._close_fds()
             else:

@@ -150,11 +150,17 @@ def _answer_text(res: StudyResult) -> list[str]:
 
 def write_report(res: StudyResult) -> list[Path]:
     """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder
-    (each file written atomically, never through a link: ``experiments.execution.files``)."""
+    (each file written atomically, never through a link: ``experiments.execution.files``).
+    ``study.json`` is the completion marker: removed first, written last with the SHA-256 of every
+    other file, and checked by :func:`~.study.load_study`; a study killed while writing its report
+    has none, and reads as incomplete."""
+    import hashlib
+
     from ..execution.files import write_file, write_text
 
     out = res.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").unlink(missing_ok=True)  # incomplete from here until the end (never follows a link)
     sob, mor = res.sobol, res.morris
     written: list[Path] = []
     tables = {
@@ -195,9 +201,6 @@ def write_report(res: StudyResult) -> list[Path]:
         "run_seconds": res.run_seconds, "seconds": res.seconds, "executor": res.executor, "answer": res.answer,
         "stores": {"morris": str(mor.store), "sobol": str(sob.store)},
     }
-    write_text(out / "study.json", json.dumps(study_json, indent=1, default=str))
-    written.append(out / "study.json")
-
     n_replicates = spec.study.replicates
     hist = sob.history.groupby("N", sort=True)["movement"].first()
     lines = [f"# Sensitivity study `{spec.name}`: capacity, leadership, substantiveness and continuity", ""]
@@ -288,6 +291,9 @@ def write_report(res: StudyResult) -> list[Path]:
              + "` (load with `experiments.sweep.load_results`). `study.json`: spec, answer, provenance.")
     write_text(out / "report.md", "\n".join(lines) + "\n")
     written.append(out / "report.md")
+    study_json["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in written}
+    write_text(out / "study.json", json.dumps(study_json, indent=1, default=str))  # last: the study is complete
+    written.append(out / "study.json")
     return written
 
 
