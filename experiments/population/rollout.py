@@ -209,6 +209,10 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
     prov = {"kind": provider} if isinstance(provider, str) else dict(provider)
     if prov.get("kind", "pl_provider") not in PROVIDER_KINDS:
         raise PopulationError(f"--provider: {prov.get('kind')!r} is not one of: {', '.join(PROVIDER_KINDS)}")
+    if "recruit" in prov:  # it would be overwritten: refused rather than dropped
+        raise PopulationError(f"provider.recruit: {show_value(prov['recruit'])} is not allowed; a rollout always "
+                              "simulates recruitment (leave provider.recruit out)")
+    _check_provider_types(prov)
     prov["recruit"] = True
     allowed = list(ProviderSpec.__dataclass_fields__)
     unknown = sorted(set(prov) - set(allowed))
@@ -243,6 +247,22 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
     if n * replicates > MAX_ROLLOUT_RUNS:
         raise PopulationError(f"districts x replicates: {n} x {replicates} runs; allowed: at most {MAX_ROLLOUT_RUNS}")
     return RolloutPlan(pop, n, int(replicates), int(seed), prov, p.to_dict(), int(chunk_size), population_seed)
+
+
+def _check_provider_types(prov: dict) -> None:
+    """The ``provider.*`` values of a rollout, typed strictly as in a scenario (no true for a
+    number, no text for a number or a boolean); unknown keys are left to the caller's message."""
+    from pydantic import ValidationError, create_model
+
+    from ..scenario.errors import format_validation_errors
+    from ..scenario.model import ProviderModel
+
+    known = {k: v for k, v in prov.items() if k in ProviderModel.model_fields}
+    wrapper = create_model("Rollout", provider=(ProviderModel, ...))
+    try:
+        wrapper.model_validate({"provider": known}, strict=True)
+    except ValidationError as exc:
+        raise PopulationError(format_validation_errors(exc, wrapper, "rollout", prefixed=False)) from None
 
 
 def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: str | Path, *, provider: str | dict = "pl_provider",

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 import yaml
+from . import grammar
 from .errors import ScenarioError, one_line, short_key
 from .model import Scenario, scenario_dict, validate_scenario
 
@@ -116,12 +117,11 @@ def _shallow_yaml(text: str) -> bool:
 
 
 def parse_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load`` with every failure (syntax, too deep, huge numbers, bad dates) as a ScenarioError."""
+    """YAML with the strict grammar (:mod:`.grammar`: YAML 1.2's core schema, literals YAML 1.1 reads
+    otherwise refused, a key given twice refused) on PyYAML's safe loaders; every failure (syntax,
+    too deep, huge numbers, an ambiguous literal) as a ScenarioError naming the key."""
     try:
-        if _shallow_yaml(text) and hasattr(yaml, "CSafeLoader"):
-            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - libyaml's safe loader
-        else:
-            data = yaml.safe_load(text)
+        data = grammar.load(text, fast=_shallow_yaml(text))
     except RecursionError:
         raise ScenarioError(f"{where}: not valid YAML (nested more than {MAX_DEPTH} levels deep)") from None
     except yaml.MarkedYAMLError as exc:
@@ -130,7 +130,18 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ScenarioError(f"{where}: not valid YAML ({one_line(exc.problem or exc.context or 'error')}{at})") from None
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         raise ScenarioError(f"{where}: not valid YAML ({one_line(exc)})") from None
-    return check_depth(data, where)
+    check_depth(data, where)
+    refuse_ambiguous(data, where)
+    return data
+
+
+def refuse_ambiguous(data: Any, where: str, key: str = "") -> None:
+    """Raise a ScenarioError naming the key of the first literal the strict grammar refuses."""
+    found = grammar.find_ambiguous(data)
+    if found is not None:
+        path, amb = found
+        path = ".".join(p for p in (key, path) if p)
+        raise ScenarioError(f"{where}: {short_key(path) if path else 'the value'}: {amb.explain()}")
 
 
 def load_scenario(path: str | Path) -> Scenario:

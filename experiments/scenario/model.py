@@ -254,11 +254,13 @@ def _district_conditions(name: str, d: DistrictModel, enumerated: dict | None) -
 
 
 def validate_scenario(data: Any) -> Scenario:
-    """Validate plain data into a Scenario, turning pydantic's errors into one clear message."""
+    """Validate plain data into a Scenario (strictly typed), turning pydantic's errors into one clear message."""
     if not isinstance(data, dict):
         raise ScenarioError(f"scenario: expected a table of keys, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data)
+        # strict: no bool for a number (true is not 1), no text for a number or a boolean ("036",
+        # "yes"), no number for a boolean or text; whole numbers are accepted where a fraction is
+        return Scenario.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ScenarioError(format_validation_errors(exc, Scenario, "scenario", prefixed=False)) from None
 

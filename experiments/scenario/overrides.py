@@ -7,6 +7,7 @@ import copy
 import math
 from typing import Any
 import yaml
+from . import grammar
 from .errors import ScenarioError, one_line, short_key, show_value
 from .io import MAX_DEPTH, check_depth
 from .model import Scenario, validate_scenario
@@ -17,7 +18,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``"districts.Diamond.lead.positional_authority=true"`` -> (key, parsed value).
 
     Values are read as YAML scalars or flow collections (``true``, ``0.3``, ``[0.1, 0.2]``,
-    ``"text"``), safely: no tags, no code.
+    ``"text"``) with the strict grammar of :mod:`.grammar` (YAML 1.2's core schema; literals that
+    YAML 1.1 reads otherwise -- ``036``, ``1:00``, ``yes`` -- refused, naming the key), safely: no
+    tags, no code.
     """
     if not isinstance(text, str):
         raise ScenarioError(f"--set {show_value(text)}: expected a KEY=VALUE string, e.g. horizon_months=60")
@@ -28,7 +31,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ScenarioError(f"--set {short_key(text)!r}: the key {short_key(key)!r} is not a dotted path like districts.Diamond.lead.buy_in")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = grammar.load(raw) if raw.strip() else ""
+    except yaml.constructor.ConstructorError as exc:  # e.g. a key given twice in a flow mapping
+        raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not allowed: {one_line(exc.problem or exc, 200)}") from None
     except yaml.YAMLError:
         value = raw
     except RecursionError:
@@ -38,6 +43,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if isinstance(value, float) and not math.isfinite(value):
         raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not a finite number")
     check_depth(value, short_key(key))
+    found = grammar.find_ambiguous(value)
+    if found is not None:
+        path, amb = found
+        raise ScenarioError(f"--set {short_key(key + ('.' + path if path else ''))}: {amb.explain()}")
     return key, value
 
 

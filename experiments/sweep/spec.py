@@ -172,7 +172,7 @@ def validate_sweep_spec(data: Any, base_dir: str | Path | None = None, source: s
     if not isinstance(data, dict):
         raise ScenarioError(f"sweep spec: expected a table with [sweep] and [design], got {type(data).__name__}")
     try:
-        spec = SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(data, strict=True)  # no true for a number, no text for a number or boolean
     except ValidationError as exc:
         raise ScenarioError(format_validation_errors(exc, SweepSpec, "sweep spec")) from None
     spec._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
