@@ -72,7 +72,18 @@ def folder_kind(folder: Path) -> tuple[str, list[str]]:
         return "sensitivity", entries
     if names & {"calibration.json", "history_fit.db", "history_final.db", "history_fit.json", "history_final.json"}:
         return "calibration", entries
+    if names == {"settings.json"} and "priors_sha256" in _read_small(folder / "settings.json"):
+        return "calibration", entries  # a calibration stopped before its first history
     return "files", entries
+
+
+def _read_small(p: Path, limit: int = 1_000_000) -> str:
+    try:
+        if p.is_symlink() or p.stat().st_size > limit:
+            return ""
+        return p.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _listdir(p: Path) -> list[str]:
