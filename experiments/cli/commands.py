@@ -116,20 +116,107 @@ def calibrate(args: argparse.Namespace) -> int:
 
 
 def app(args: argparse.Namespace) -> int:
-    """Serve experiments/app/page.py with Solara's server (production mode, assets served locally)."""
-    import os
+    """Serve experiments/app/page.py with Solara's server (production mode, assets served locally),
+    offline (no version check, no telemetry), stopped with this process (SIGTERM, SIGHUP, Ctrl-C,
+    and -- on Linux -- even kill -9 of this process)."""
+    import signal
     import subprocess
 
-    # Solara's assets proxy (its default) serves the CDN files from the solara-assets package:
-    # the page works offline. Never turn it off here.
-    env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
-    cmd = [sys.executable, "-m", "solara", "run", "experiments.app.page", "--host", args.host, "--port", str(args.port),
-           "--production", "--no-open", "--log-level", "warning"]
-    print(f"coherence-sim app: serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    warning = host_warning(args.host)
+    if warning:
+        print(f"coherence-sim app: warning: {warning}", file=sys.stderr, flush=True)
+    port = args.port if args.port != 0 else free_port(args.host)
+    cmd, env = app_command(args.host, port, check_version=args.check_version)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"coherence-sim app: serving on http://{shown}:{port} (Ctrl-C stops)", flush=True)
+    import functools
+    import os
+
+    child = subprocess.Popen(cmd, env=env, preexec_fn=functools.partial(_die_with_parent, os.getpid()))  # noqa: S603
+    stopped: list[int] = []
+
+    def stop(signum, frame):  # SIGTERM / SIGHUP to us: stop the server with us
+        stopped.append(signum)
+        if child.poll() is None:
+            child.terminate()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 130
+        rc = child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too (same process group); give it a moment
+        rc = 130
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 128 + stopped[0] if stopped else rc
+
+
+def app_command(host: str, port: int, check_version: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The Solara command line and environment of the app: served offline. Solara's assets proxy
+    (its default) serves the CDN files from the solara-assets package -- never turned off here;
+    its version check (a request to the package index at every start) is off unless asked for,
+    and so is its telemetry unless the environment says otherwise."""
+    import os
+
+    env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
+    env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    cmd = [sys.executable, "-m", "solara", "run", "experiments.app.page", "--host", host, "--port", str(port),
+           "--production", "--no-open", "--log-level", "warning"]
+    if not check_version:
+        cmd.append("--no-check-version")
+    return cmd, env
+
+
+def host_warning(host: str) -> str | None:
+    """A warning when ``host`` makes the app reachable from other machines (None for loopback)."""
+    import ipaddress
+    import socket
+
+    try:
+        addrs = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            addrs = {ipaddress.ip_address(ai[4][0].split("%")[0]) for ai in socket.getaddrinfo(host, None)}
+        except (OSError, ValueError):
+            addrs = set()
+    if addrs and all(a.is_loopback for a in addrs):
+        return None
+    return (f"--host {host} makes the app reachable from the network: anyone who can reach this machine can use it, "
+            "with no login (run the model, read the scenarios it offers); use --host 127.0.0.1 (the default) to keep it "
+            "on this machine")
+
+
+def free_port(host: str) -> int:
+    """A port free on ``host`` now (for --port 0: the port is chosen here, so that it can be printed)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host.strip("[]"), 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the server's process, before it starts: ask Linux to send it SIGTERM when its parent (this
+    command) dies, however it dies (kill -9 included); elsewhere a no-op."""
+    import os
+    import signal
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0 and os.getppid() != parent:  # 1 = PR_SET_PDEATHSIG
+            os.kill(os.getpid(), signal.SIGTERM)  # the parent died before the request: stop now
+    except (OSError, AttributeError):
+        pass
 
 
 COMMANDS = {"case": case, "whatif": whatif, "sweep": sweep, "calibrate": calibrate, "sensitivity": sensitivity,
