@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .case import CaseRun, element_shares, run_scenario, run_scenario_posterior, summarise
+from .case import CaseRun, _check_replicates, element_shares, run_scenario, run_scenario_posterior, summarise
 from .execution.outputs import StagedOutput, check_out
 from .evidence import apply_calibrated_defaults, case_provenance, load_observed
 from .scenario import apply_overrides, load_case, load_scenario, scenario_from_case
 from .scenario.io import scenario_text
+from .scenario.overrides import override_keys, refuse_repeated_keys
 
 
 @dataclass
@@ -47,21 +48,24 @@ def run_case_job(
     case folder entirely, or -- on an error, Ctrl-C or kill -9 -- not at all."""
     if scenario_file is not None and case_file is not None:
         raise ValueError("--scenario and --case-file: give one or the other")
+    _check_replicates(replicates)  # before anything else: a bound, with a reason
     out = check_out(out, "case", replaces=True)
     if scenario_file is not None:
         scenario = load_scenario(scenario_file)
     else:
         scenario = apply_calibrated_defaults(scenario_from_case(load_case(case_file)))
     overrides = tuple(overrides)
+    refuse_repeated_keys(override_keys(list(overrides)), "--set")
     if overrides:
         scenario = apply_overrides(scenario, list(overrides))
+    scenario_toml = scenario_text(scenario, ".toml")  # before running: a scenario too large to re-read is refused
     run_fn = run_scenario_posterior if posterior else run_scenario
     run = run_fn(scenario, replicates=replicates, seed=seed, progress=progress, overrides=overrides)
     summary = summarise(run)
     summary["provenance"].update(case_provenance(run, posterior=posterior))
     with StagedOutput(out, "case") as stage:
         written = [stage.write("summary.json", json.dumps(summary, indent=2, allow_nan=False).encode("utf-8")),
-                   stage.write("scenario.toml", scenario_text(scenario, ".toml").encode("utf-8"))]
+                   stage.write("scenario.toml", scenario_toml.encode("utf-8"))]
         if figures:
             from .figures import write_case_figures
 

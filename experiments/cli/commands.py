@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..execution.outputs import check_out
-from .options import interrupted
+from .options import interrupted, interrupted_unchanged, say
 
 
 def case(args: argparse.Namespace) -> int:
@@ -15,12 +15,15 @@ def case(args: argparse.Namespace) -> int:
     from ..execution.progress import progress_bar
     from ..report import format_summary
 
-    with progress_bar(args.replicates, "case", quiet=args.quiet) as progress:
-        job = run_case_job(args.out, replicates=args.replicates, seed=args.seed, scenario_file=args.scenario,
-                           case_file=args.case_file, overrides=args.overrides, posterior=args.posterior,
-                           figures=not args.no_figures, progress=progress)
-    print(format_summary(job.summary))
-    print("\nWrote: " + ", ".join(str(p) for p in job.written))
+    try:
+        with progress_bar(args.replicates, "case", quiet=args.quiet) as progress:
+            job = run_case_job(args.out, replicates=args.replicates, seed=args.seed, scenario_file=args.scenario,
+                               case_file=args.case_file, overrides=args.overrides, posterior=args.posterior,
+                               figures=not args.no_figures, progress=progress)
+    except KeyboardInterrupt:
+        return interrupted_unchanged(args.out)
+    say(format_summary(job.summary))
+    say("\nWrote: " + ", ".join(str(p) for p in job.written))
     return 0
 
 
@@ -29,18 +32,21 @@ def whatif(args: argparse.Namespace) -> int:
     from ..whatif import format_whatif_list, list_whatifs, run_whatif
 
     if args.list:
-        print(format_whatif_list(list_whatifs()))
+        say(format_whatif_list(list_whatifs()))
         return 0
     if args.whatif_name is None and not args.overrides:
         raise ValueError("nothing to compare: give --whatif NAME (see --list) and/or --set KEY=VALUE")
     out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
     check_out(out, "whatif", replaces=True)  # before any run
-    with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
-        result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
-                            seed=args.seed, progress=progress)
-    written = result.write(out, figure=not args.no_figure)
-    print(result.format())
-    print("\nWrote: " + ", ".join(str(p) for p in written))
+    try:
+        with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
+            result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
+                                seed=args.seed, progress=progress)
+        written = result.write(out, figure=not args.no_figure)
+    except KeyboardInterrupt:
+        return interrupted_unchanged(out)
+    say(result.format())
+    say("\nWrote: " + ", ".join(str(p) for p in written))
     return 0
 
 
@@ -55,7 +61,7 @@ def sweep(args: argparse.Namespace) -> int:
                            allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out)
-    print(result.summary())
+    say(result.summary())
     return 0 if result.complete else 1
 
 
@@ -69,7 +75,7 @@ def sensitivity(args: argparse.Namespace) -> int:
                            allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out, "runs", "run the same command again to continue")
-    print(result.summary())
+    say(result.summary())
     return 0
 
 
@@ -80,16 +86,18 @@ def rollout(args: argparse.Namespace) -> int:
     plan = make_rollout_plan(args.state, provider=provider, n=args.districts, replicates=args.replicates,
                              seed=args.seed, params=params)
     out = args.out if args.out is not None else Path("results/rollout") / f"{plan.population.state}-{provider['kind']}"
+    if args.out is None and Path("results/rollout").resolve() not in out.resolve().parents:
+        raise ValueError(f"the default output folder {out} would not be inside results/rollout; give --out")
     check_out(out, "rollout")
     try:
         result = run_rollout(plan, out, workers=args.workers, scheduler=args.scheduler, resume=args.resume, quiet=args.quiet,
                              allow_mixed_code=args.allow_mixed_code)
     except KeyboardInterrupt:
         return interrupted(out)
-    print(f"rollout {plan.population.state} ({provider['kind']}): {result.runs_done} of {result.n_runs} runs, "
+    say(f"rollout {plan.population.state} ({provider['kind']}): {result.runs_done} of {result.n_runs} runs, "
           f"{result.n_errors} errors, {result.seconds:.1f} s on {result.executor}; results in {out}")
     if result.summary is not None:
-        print(format_summary(result.summary))
+        say(format_summary(result.summary))
     return 0
 
 
@@ -98,7 +106,7 @@ def calibrate(args: argparse.Namespace) -> int:
     from calibration.fit import format_progress
 
     def progress(event: dict) -> None:
-        print(format_progress(event), file=sys.stderr, flush=True)
+        say(format_progress(event), file=sys.stderr)
 
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
     # before any work: not a folder of another kind (a sweep store, a case), no link inside (the
@@ -110,8 +118,8 @@ def calibrate(args: argparse.Namespace) -> int:
                                  progress=None if args.quiet else progress)
     except KeyboardInterrupt:
         return interrupted(out, "generations")
-    print(result.summary())
-    print("\nWrote: " + ", ".join(str(p) for p in result.written))
+    say(result.summary())
+    say("\nWrote: " + ", ".join(str(p) for p in result.written))
     return 0
 
 
@@ -124,11 +132,12 @@ def app(args: argparse.Namespace) -> int:
 
     warning = host_warning(args.host)
     if warning:
-        print(f"coherence-sim app: warning: {warning}", file=sys.stderr, flush=True)
+        say(f"coherence-sim app: warning: {warning}", file=sys.stderr)
     port = args.port if args.port != 0 else free_port(args.host)
     cmd, env = app_command(args.host, port, check_version=args.check_version)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"coherence-sim app: serving on http://{shown}:{port} (Ctrl-C stops)", flush=True)
+    say(f"coherence-sim app: serving on http://{shown}:{port} (Ctrl-C stops)")
+    sys.stdout.flush()
     import functools
     import os
 

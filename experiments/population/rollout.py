@@ -186,6 +186,9 @@ def split_overrides(overrides: list[str] | tuple[str, ...], provider_kind: str =
     ``provider.KEY=VALUE`` and ``parameters.NAME=VALUE`` only."""
     from ..scenario import parse_override
 
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    refuse_repeated_keys(override_keys(list(overrides)), "--set")
     provider: dict = {"kind": provider_kind}
     params: dict = {}
     for text in overrides:

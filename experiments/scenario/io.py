@@ -17,6 +17,12 @@ from .model import Scenario, scenario_dict, validate_scenario
 MAX_FILE_BYTES = 2_000_000
 
 
+#: The largest scenario file: a scenario of 10,000 districts (the most a scenario may hold) is about
+#: 12 MB of TOML, read in about 7 s; the tool refuses to run a scenario whose file would be larger
+#: (:func:`scenario_text`), so every scenario.toml it writes can be read back with --scenario.
+MAX_SCENARIO_BYTES = 32_000_000
+
+
 #: Deepest nesting of tables and lists accepted in a file or an override value (a scenario needs < 10).
 MAX_DEPTH = 64
 
@@ -74,17 +80,17 @@ def _deepest_path(node: Any, height: dict[int, int]) -> str:
     return ".".join(parts) + ("..." if parts else "a value")
 
 
-def read_input_file(path: str | Path, what: str) -> str:
+def read_input_file(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> str:
     """The text of an input file (``what``: "scenario file", "sweep spec", ...), or a clear error:
-    missing, a folder, larger than MAX_FILE_BYTES, unreadable, not UTF-8."""
+    missing, a folder, larger than ``limit`` bytes, unreadable, not UTF-8."""
     p = Path(path)
     try:
         if not p.exists():
             raise ScenarioError(f"{what} {p}: does not exist")
         if p.is_dir():
             raise ScenarioError(f"{what} {p}: is a folder, not a file")
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ScenarioError(f"{what} {p}: larger than {MAX_FILE_BYTES} bytes")
+        if p.stat().st_size > limit:
+            raise ScenarioError(f"{what} {p}: larger than {limit} bytes")
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{what} {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
@@ -147,7 +153,7 @@ def refuse_ambiguous(data: Any, where: str, key: str = "") -> None:
 def load_scenario(path: str | Path) -> Scenario:
     """Load a scenario from a ``.toml``, ``.yaml`` or ``.yml`` file."""
     p = Path(path)
-    text = read_input_file(p, "scenario file")
+    text = read_input_file(p, "scenario file", MAX_SCENARIO_BYTES)
     return validate_scenario(parse_scenario_text(text, p.suffix.lower(), f"scenario file {p}"))
 
 
@@ -160,16 +166,25 @@ def parse_scenario_text(text: str, suffix: str, where: str = "scenario") -> Any:
 
 
 def scenario_text(s: Scenario, suffix: str = ".toml") -> str:
-    """A scenario as the text of a ``.toml`` or ``.yaml`` file (what :func:`dump_scenario` writes)."""
+    """A scenario as the text of a ``.toml`` or ``.yaml`` file (what :func:`dump_scenario` writes).
+    A scenario whose file would be larger than MAX_SCENARIO_BYTES (so that ``--scenario`` could not
+    read it back) raises ScenarioError: commands call this before they compute anything."""
     data = scenario_dict(s)
     suffix = suffix.lower()
     if suffix == ".toml":
         import tomli_w
 
-        return tomli_w.dumps(data)
-    if suffix in (".yaml", ".yml"):
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    raise ScenarioError(f"unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
+        text = tomli_w.dumps(data)
+    elif suffix in (".yaml", ".yml"):
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    else:
+        raise ScenarioError(f"unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
+    size = len(text.encode("utf-8"))
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"scenario {s.name!r}: its file would be {size:,} bytes, more than the {MAX_SCENARIO_BYTES:,} a "
+                            "scenario file may be, so it could not be run again with --scenario; make it smaller "
+                            "(fewer districts, leaders or shocks)")
+    return text
 
 
 def dump_scenario(s: Scenario, path: str | Path) -> Path:

@@ -50,6 +50,31 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def refuse_repeated_keys(keys: list[str], where: str) -> None:
+    """Refuse a key given twice in one list of overrides or factors -- the same dotted key, or one
+    inside another (``districts.Diamond.lead`` and ``districts.Diamond.lead.buy_in``): one of them
+    would silently replace the other."""
+    seen: dict[tuple[str, ...], str] = {}
+    for k in keys:
+        parts = tuple(p.strip() for p in str(k).split("."))
+        for n in range(1, len(parts) + 1):
+            if parts[:n] in seen:
+                other = seen[parts[:n]]
+                what = "twice" if n == len(parts) and other == ".".join(parts) else f"twice ({short_key(other)} holds it)"
+                raise ScenarioError(f"{where}: {short_key('.'.join(parts))}: given {what}; the later one would silently "
+                                    "replace the earlier: give each key once")
+        for prev_parts in list(seen):
+            if prev_parts[: len(parts)] == parts:
+                raise ScenarioError(f"{where}: {short_key('.'.join(parts))}: given twice ({short_key(seen[prev_parts])} is "
+                                    "inside it); the later one would silently replace the earlier: give each key once")
+        seen[parts] = ".".join(parts)
+
+
+def override_keys(overrides: list[str]) -> list[str]:
+    """The keys of ``KEY=VALUE`` texts (texts without ``=`` are left to :func:`parse_override`)."""
+    return [t.split("=", 1)[0].strip() for t in overrides if isinstance(t, str) and "=" in t]
+
+
 def apply_overrides(s: Scenario, overrides: list[str] | dict[str, Any]) -> Scenario:
     """Return a new scenario with dotted-key overrides applied and validated."""
     if isinstance(overrides, str):

@@ -45,6 +45,17 @@ class SweepSection(BaseModel):
     chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, le=100_000, strict=True)
     set: list[str] = Field(default_factory=list, max_length=10_000)
 
+    @field_validator("set")
+    @classmethod
+    def _once(cls, v):
+        from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+        try:
+            refuse_repeated_keys(override_keys(v), "set")
+        except ScenarioError as exc:
+            raise ValueError(str(exc).removeprefix("set: ")) from None
+        return v
+
 
 class GridDesign(BaseModel):
     """``[design] kind = "grid"``: every combination of ``[design.factors]`` key = [values]."""
@@ -157,13 +168,14 @@ def _short(v: Any) -> str:
 def _flatten_keys(d: dict, leaf, prefix: str = "") -> dict:
     """``{"parameters": {"change_rate": [..]}}`` -> ``{"parameters.change_rate": [..]}`` (TOML's
     unquoted dotted keys make nested tables; quoted ones do not -- both mean the same factor)."""
-    out = {}
+    out: dict = {}
     for k, v in d.items():
         key = f"{prefix}.{k}" if prefix else str(k)
-        if leaf(v):
-            out[key] = v
-        else:
-            out.update(_flatten_keys(v, leaf, key))
+        items = {key: v} if leaf(v) else _flatten_keys(v, leaf, key)
+        for kk, vv in items.items():
+            if kk in out:  # e.g. "parameters.change_rate" = [...] and [design.factors.parameters] change_rate = [...]
+                raise ValueError(f"{kk}: given twice (as a quoted dotted key and inside a table); give each factor once")
+            out[kk] = vv
     return out
 
 

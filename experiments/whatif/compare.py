@@ -369,12 +369,16 @@ def run_whatif(
     anything runs. With no overrides at all the counterfactual equals the baseline and every
     difference is exactly zero.
     """
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
-        raise ValueError(f"replicates: {replicates!r} must be a whole number >= 1")
+    from ..case import _check_replicates
+
+    _check_replicates(replicates)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: {seed!r} must be a whole number >= 0")
     if isinstance(overrides, str):
         overrides = (overrides,)
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    refuse_repeated_keys(override_keys(list(overrides)), "--set")  # (they may repeat the named what-if's keys: documented)
     spec = None
     if name is not None:
         lib = library if isinstance(library, Mapping) else load_whatif_library(library)
@@ -384,6 +388,10 @@ def run_whatif(
     cf = apply_overrides(base_s, [resolve_override(o) for o in given])
     if question is None:
         question = spec.question if spec else ("What if " + ", ".join(given) + "?" if given else "No change (baseline against itself)")
+    from ..scenario.io import scenario_text
+
+    for arm in (base_s, cf):  # before running: a scenario whose file could not be read back is refused
+        scenario_text(arm, ".toml")
     total = 2 * replicates
 
     def arm_progress(offset: int):
