@@ -198,3 +198,20 @@ def test_one_grammar_for_set_values_and_yaml_files(v):
 
     text = yaml.safe_dump(v).removesuffix("\n...\n").strip()
     assert parse_yaml(f"k: {text}\n", "f") == {"k": value(text)}
+
+
+@SETTINGS
+@given(NUMBERISH | st.text(max_size=12))
+def test_what_the_tool_writes_as_yaml_it_reads_back(text):
+    """Strings the strict grammar would read otherwise (``0o17``, ``1e3``) are quoted when written."""
+    from experiments.scenario import grammar
+
+    assert grammar.load(grammar.dump({"k": text})) == {"k": text}
+
+
+@pytest.mark.parametrize("description", ["0o17", "1e3", "yes", "036", "1_000", "2020-01-01"])
+def test_a_scenario_written_as_yaml_reads_back(tmp_path, base, description):
+    from experiments.scenario import dump_scenario, load_scenario
+
+    s = base.model_copy(update={"description": description})
+    assert load_scenario(dump_scenario(s, tmp_path / "s.yaml")) == s

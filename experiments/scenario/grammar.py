@@ -141,6 +141,19 @@ StrictSafeLoader = _strict(yaml.SafeLoader)
 StrictCSafeLoader = _strict(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else None
 
 
+class StrictSafeDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting every string this grammar would not read back as that string
+    (``0o17``, ``1e3``, and all that YAML 1.1 quotes already): what the tool writes, it reads."""
+
+
+StrictSafeDumper.yaml_implicit_resolvers = StrictSafeLoader.yaml_implicit_resolvers
+
+
+def dump(data: Any) -> str:
+    """YAML text of plain data that :func:`load` reads back as the same data."""
+    return yaml.dump(data, Dumper=StrictSafeDumper, sort_keys=False, allow_unicode=True)
+
+
 def load(text: str, fast: bool = True) -> Any:
     """Parse YAML text with the strict grammar (libyaml's parser when ``fast`` and available).
     Ambiguous literals come back as :class:`Ambiguous` (see :func:`find_ambiguous`)."""
@@ -171,4 +184,5 @@ def find_ambiguous(data: Any) -> tuple[str, Ambiguous] | None:
     return None
 
 
-__all__ = ["AMBIGUOUS_TAG", "Ambiguous", "StrictCSafeLoader", "StrictSafeLoader", "find_ambiguous", "load"]
+__all__ = ["AMBIGUOUS_TAG", "Ambiguous", "StrictCSafeLoader", "StrictSafeDumper", "StrictSafeLoader", "dump", "find_ambiguous",
+           "load"]

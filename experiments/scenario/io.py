@@ -176,7 +176,7 @@ def scenario_text(s: Scenario, suffix: str = ".toml") -> str:
 
         text = tomli_w.dumps(data)
     elif suffix in (".yaml", ".yml"):
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        text = grammar.dump(data)  # strings the strict grammar would read otherwise are quoted
     else:
         raise ScenarioError(f"unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
     size = len(text.encode("utf-8"))
