@@ -109,8 +109,7 @@ def show_path(p: str | os.PathLike) -> str:
     return os.fsencode(os.fspath(p)).decode("utf-8", "backslashreplace")
 
 
-def check_out(out: str | os.PathLike | None, kind: str, *, replaces: bool = False, resume: bool = False,
-              option: str = "--out") -> Path:
+def check_out(out: str | os.PathLike | None, kind: str, *, replaces: bool = False, option: str = "--out") -> Path:
     """Validate an output folder before any work; returns it as a Path. ``kind``: what the command
     writes ("case", "whatif", "calibration", "sensitivity", "sweep", "rollout"). ``replaces``: the
     command replaces the whole folder (case, what-if). Raises ValueError (one paragraph naming
@@ -136,7 +135,9 @@ def check_out(out: str | os.PathLike | None, kind: str, *, replaces: bool = Fals
         raise ValueError(f"{option} {shown}: is a symbolic link to nothing")
     if p.exists() and not p.is_dir():
         raise ValueError(f"{option} {shown}: exists and is not a folder")
-    parent = _existing_parent(p)
+    # where the command will write: beside --out (a folder replaced as a whole), into it, or into the
+    # nearest folder that exists on the way to it
+    parent = (p.absolute().parent if replaces else p) if p.is_dir() else _existing_parent(p)
     if parent is not None and not parent.is_dir():
         raise ValueError(f"{option} {shown}: {show_path(parent)} is not a folder, so the folder cannot be made there")
     if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
