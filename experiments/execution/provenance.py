@@ -104,7 +104,6 @@ def provenance(**extra) -> dict:
         "version": package_version(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
-        "sim_sha256": sim_sources_hash(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **extra,
     }
