@@ -101,17 +101,31 @@ def _start() -> tuple[subprocess.Popen, int, list[int]]:
     env = {**os.environ}
     proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "app", "--port", "0"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    line = proc.stdout.readline()
-    m = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
-    assert m, line
-    port = int(m.group(1))
-    assert port != 0
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not _listening(port):
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.2)
-    assert _listening(port), "the app did not listen on the port it printed"
-    return proc, port, _children(proc.pid)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"serving on http://127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        port = int(m.group(1))
+        assert port != 0
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not _listening(port):
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        assert _listening(port), "the app did not listen on the port it printed"
+        return proc, port, _children(proc.pid)
+    except BaseException:  # leave nothing running (the server and its parent are this test's own session)
+        kids = _children(proc.pid)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+        raise
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the server's processes")
