@@ -296,11 +296,17 @@ def run_stage(
     marker = db_path.with_suffix(".json")
     if db_path.exists() and not resume:
         raise ValueError(f"{db_path}: a calibration history exists; continue it with --resume, or choose another --out")
+    if db_path.exists():
+        check_history(db_path)  # a damaged file is an error, never a history to delete and restart
     db_path.parent.mkdir(parents=True, exist_ok=True)
     url = "sqlite:///" + str(db_path.resolve())
     z_names = [f"z_{n}" for n in priors.names]
     model = SamplerScaleSimulator(priors, CaseSimulator(priors.names, seed))
-    state = json.loads(marker.read_text()) if marker.exists() else {}
+    try:
+        state = json.loads(marker.read_text()) if marker.exists() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{marker}: cannot be read ({exc}); the calibration's record of this stage is damaged: "
+                         "restore it from a copy, or start again in a new --out") from None
     if state.get("complete"):
         return _stage_result(name, evidence, priors, db_path, state)
 
@@ -423,6 +429,90 @@ def rejuvenate_stage(stage: StageResult, path: Path, *, seed: int, workers: int 
                                n_simulations=stage.n_simulations + r.n_simulations)
 
 
+def check_history(db_path: str | Path) -> None:
+    """Refuse a damaged calibration history (not SQLite, truncated, corrupted, not pyabc's) with
+    one paragraph naming the file, instead of SQLAlchemy's traceback or a silent restart."""
+    import sqlite3
+
+    db_path = Path(db_path)
+    what = None
+    try:
+        con = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
+        try:
+            ok = con.execute("PRAGMA quick_check").fetchone()
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            con.close()
+        if not ok or ok[0] != "ok":
+            what = f"SQLite finds it damaged ({ok[0] if ok else 'no answer'})"
+        elif not {"abc_smc", "populations"} <= tables:
+            what = "it is not a pyabc history (no abc_smc and populations tables)"
+    except sqlite3.Error as exc:
+        what = f"SQLite cannot read it ({exc})"
+    if what:
+        raise ValueError(f"{db_path}: the calibration history is damaged: {what}. Restore it from a copy, or start "
+                         "the calibration again in a new --out (or remove this file and its .json beside it)")
+
+
+def history_settings(db_path: str | Path) -> dict:
+    """The settings pyabc stored with a history (``meta_info``: stage, seed, evidence, budget name)."""
+    import ast
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT json_parameters FROM abc_smc ORDER BY id LIMIT 1").fetchone()
+    finally:
+        con.close()
+    try:
+        meta = ast.literal_eval(row[0]) if row and row[0] else {}
+    except (ValueError, SyntaxError):
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def calibration_settings(budget: Budget, seed: int, split: Split, priors: PriorSet) -> dict[str, Any]:
+    """Everything that fixes a calibration's result, stored in ``settings.json`` and compared on
+    ``--resume``: seed, budget, split, priors and the model's identity (version, sim/ sources)."""
+    from experiments.execution.provenance import model_identity
+
+    ident = model_identity()
+    return {"seed": int(seed), "budget": json.loads(json.dumps(budget.to_dict())), "split": split.to_dict(),
+            "priors_sha256": priors.sha256(), "model": {"version": ident["version"], "sim_sha256": ident["sim_sha256"]}}
+
+
+def check_resume_settings(out: Path, settings: dict[str, Any]) -> None:
+    """On ``--resume``: refuse a mismatch between this call's settings and those the stored
+    calibration was made with, naming the field (and both values when short)."""
+    stored_file = out / "settings.json"
+    histories = [p for p in (out / "history_fit.db", out / "history_final.db") if p.exists()]
+    if not histories:
+        return
+    if stored_file.exists():
+        try:
+            stored = json.loads(stored_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{stored_file}: cannot be read ({exc}); restore it, or start again in a new --out") from None
+    else:  # made before settings.json: what pyabc stored with the history
+        for p in histories:
+            check_history(p)
+        meta = history_settings(histories[0])
+        stored = {"seed": meta.get("seed", settings["seed"]),
+                  "budget": {**settings["budget"], "name": meta.get("budget", settings["budget"]["name"])}}
+    for field in ("seed", "budget", "split", "priors_sha256", "model"):
+        if field not in stored or stored[field] == settings[field]:
+            continue
+        a, b = stored[field], settings[field]
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            detail = "; ".join(f"{field}.{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in keys[:4])
+        else:
+            detail = f"{field}: {a!r} there, {b!r} here"
+        raise ValueError(f"--resume {out}: the stored calibration was made with other settings ({detail[:600]}); resuming "
+                         "would label its posterior with settings it was not made with. Resume with the same settings, "
+                         "or start a new calibration in another --out")
+
+
 def _has_populations(url: str) -> bool:
     import pyabc
 
@@ -448,6 +538,7 @@ def _why_stopped(abc, budget: Budget, limit: float | None, t: int, acc: float, t
 def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path, state: dict) -> StageResult:
     import pyabc
 
+    check_history(db_path)
     h = pyabc.History("sqlite:///" + str(Path(db_path).resolve()), _id=1)
     pop = h.get_population(t=h.max_t)
     rows = []
@@ -559,7 +650,18 @@ def calibrate(
     split_ = split if isinstance(split, Split) else load_split(split)
     priors_ = priors if isinstance(priors, PriorSet) else load_priors(priors)
     write_defaults = b.write_defaults if write_defaults is None else bool(write_defaults)
+    settings = calibration_settings(b, seed, split_, priors_)
+    if resume:
+        check_resume_settings(out, settings)  # seed, budget, split, priors, model: refused if any differs
+    else:
+        for p in (out / "history_fit.db", out / "history_final.db"):
+            if p.exists():
+                raise ValueError(f"{p}: a calibration history exists; continue it with --resume, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    if not (out / "settings.json").exists() or not resume:
+        from experiments.execution.files import write_text
+
+        write_text(out / "settings.json", json.dumps(settings, indent=1))
     started = time.perf_counter()
 
     stages: dict[str, StageResult] = {}

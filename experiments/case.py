@@ -27,6 +27,17 @@ from .execution.runner import run_replicates
 from .scenario import Scenario, default_scenario, scenario_dict, scenario_from_case
 
 DEFAULT_REPLICATES = 200
+
+#: The most replicates a case or a what-if arm keeps in memory (about 19 KB each: 190 MB at the
+#: bound); more is a sweep's job (it streams runs to disk).
+MAX_REPLICATES = 10_000
+
+
+def _check_replicates(replicates) -> None:
+    if isinstance(replicates, bool) or not isinstance(replicates, (int, np.integer)) or not 1 <= replicates <= MAX_REPLICATES:
+        raise ValueError(f"replicates: {replicates!r} is not allowed; allowed: a whole number in [1, {MAX_REPLICATES:,}] "
+                         "(every replicate is kept in memory, about 19 KB each; for more, run a sweep, which streams "
+                         "runs to disk)")
 DEFAULT_SEED = 20201
 _POSTERIOR_KEY = 2**31 - 16  # spawn_key of the permutation of posterior draws
 
@@ -90,8 +101,7 @@ def run_scenario(
     overrides: tuple[str, ...] = (),
 ) -> CaseRun:
     """Run a scenario ``replicates`` times (replicate r: ``run_seed(seed, 0, r)``)."""
-    if replicates < 1:
-        raise ValueError(f"replicates: {replicates!r} must be >= 1")
+    _check_replicates(replicates)
     parameters = scenario.parameters_()
     conditions = scenario.conditions()
     results, index = [], []
@@ -237,8 +247,7 @@ def run_scenario_posterior(
     """
     from .evidence.calibrated import load_posterior_samples
 
-    if replicates < 1:
-        raise ValueError(f"replicates: {replicates!r} must be >= 1")
+    _check_replicates(replicates)
     draws = samples if samples is not None else load_posterior_samples()
     sampled = list(draws.columns)
     overridden = [o.split("=", 1)[0].strip() for o in overrides]

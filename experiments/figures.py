@@ -113,11 +113,17 @@ def _finish(fig: Figure, title: str, caption: str, path: str | Path) -> Path:
     save, release the figure."""
     fig.suptitle(title, fontsize=13, fontweight="bold")
     fig.supxlabel(_wrap(caption, 160), fontsize=9, style="italic", color="#333333")
+    from .execution.files import write_file
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    write_file(path, lambda fh: fig.savefig(fh, format=_format(path), dpi=DPI, facecolor="white"))
     fig.clear()
     return path
+
+
+def _format(path: Path) -> str:
+    """The image format of a file name (matplotlib's name for it); PNG when the name has none."""
+    return path.suffix.lower().lstrip(".") or "png"
 
 
 def _array(shares: Mapping[str, np.ndarray], key: str, districts: Sequence[str], tail: tuple[int, ...]) -> np.ndarray:

@@ -31,10 +31,10 @@ from experiments.discovery import (  # noqa: E402
 from sim.results import OUTCOME_NAMES  # noqa: E402
 
 # The planted box: Diamond's share consistent is high (0.6 +- 0.12 per replicate) exactly where
-# change_rate >= 0.3, buy_in <= 0.6, the lead has authority and the district has <= 10,000 students;
+# uptake_rate >= 0.3, buy_in <= 0.6, the lead has authority and the district has <= 10,000 students;
 # low (0.1 +- 0.12) elsewhere. noise_a, noise_b and provider.kind play no part.
 PLANTED = {
-    "parameters.change_rate": ("min", 0.3),
+    "parameters.uptake_rate": ("min", 0.3),
     "districts.Diamond.lead.buy_in": ("max", 0.6),
     "districts.Diamond.students": ("max", 10_000),
 }
@@ -44,7 +44,7 @@ NOISE = ("parameters.noise_a", "parameters.noise_b", "provider.kind")
 def synthetic_runs(n: int = 300, replicates: int = 2, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame({
-        "parameters.change_rate": rng.uniform(0, 1, n),
+        "parameters.uptake_rate": rng.uniform(0, 1, n),
         "districts.Diamond.lead.buy_in": rng.uniform(0, 1, n),
         "districts.Diamond.lead.positional_authority": rng.random(n) < 0.5,
         "districts.Diamond.students": rng.integers(300, 16_001, n),
@@ -52,7 +52,7 @@ def synthetic_runs(n: int = 300, replicates: int = 2, seed: int = 0) -> tuple[pd
         "parameters.noise_b": rng.uniform(0, 1, n),
         "provider.kind": rng.choice(["pl_provider", "publisher", "bundle"], n),
     })
-    inbox = ((x["parameters.change_rate"] >= 0.3) & (x["districts.Diamond.lead.buy_in"] <= 0.6)
+    inbox = ((x["parameters.uptake_rate"] >= 0.3) & (x["districts.Diamond.lead.buy_in"] <= 0.6)
              & x["districts.Diamond.lead.positional_authority"] & (x["districts.Diamond.students"] <= 10_000)).to_numpy()
     rows = []
     for i in range(n):
@@ -183,7 +183,7 @@ def test_replicates_nan_and_failed_runs():
     runs = pd.DataFrame({
         "design_point": [0, 0, 1, 1, 2, 2, 3, 3],
         "replicate": [0, 1] * 4,
-        "parameters.change_rate": [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4],
+        "parameters.uptake_rate": [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4],
         "Diamond.share_consistent": [0.5, 1.0, np.nan, np.nan, 0.2, 0.9, 0.1, 0.2],
         "Diamond.elements_changed": [2.0, 6.0, 0.0, 0.0, 5.0, 5.0, 4.0, 4.0],
         "status": ["ok", "ok", "ok", "ok", "ok", "error", "ok", "ok"],

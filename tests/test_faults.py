@@ -23,8 +23,9 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+import experiments.execution.files as files
 import experiments.execution.store as store
-from experiments.execution.store import DiskFullError, load_results
+from experiments.execution.store import JOURNAL, DiskFullError, load_results, read_manifest
 from experiments.sweep import plan_sweep, run_sweep
 from sim.vocab import CASE_DISTRICTS, Element
 
@@ -68,7 +69,8 @@ def assert_store_intact(out: Path) -> int:
     manifest is valid JSON, and the listed runs load complete and without duplicates. Returns the
     number of runs stored."""
     assert not [p for p in out.rglob("*.tmp")], "a half-written temporary file was left behind"
-    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    json.loads((out / "manifest.json").read_text(encoding="utf-8"))  # valid JSON
+    m = read_manifest(out)  # with the chunks recorded in the journal since
     listed = {store.chunk_name(int(c)) for c in m["completed"]}
     for sub in ("runs", "elements"):
         on_disk = {p.name for p in (out / sub).glob("chunk-*.parquet")}
@@ -113,18 +115,18 @@ def test_disk_full_while_writing_a_chunk_then_resume_equals_uninterrupted(tmp_pa
 
     spec, ref = reference
     out = tmp_path / "out"
-    real = store._write_table_file
+    real = files._write_fd
     calls = {"n": 0}
 
-    def filling(table, path):
-        calls["n"] += 1
-        if calls["n"] > 5:  # chunks 0 and 1 fit (4 files), chunk 2's elements fit, its runs do not
-            with open(path, "wb") as fh:  # half a file, as a real full disk leaves it
-                fh.write(b"PAR1" + b"\0" * 64)
-            raise OSError(err, os.strerror(err), str(path))
-        real(table, path)
+    def filling(fd, data, name):
+        if name.startswith("chunk-"):
+            calls["n"] += 1
+            if calls["n"] > 5:  # chunks 0 and 1 fit (4 files), chunk 2's elements fit, its runs do not
+                os.write(fd, b"PAR1" + b"\0" * 64)  # half a file, as a real full disk leaves it
+                raise OSError(err, os.strerror(err))
+        real(fd, data, name)
 
-    monkeypatch.setattr(store, "_write_table_file", filling)
+    monkeypatch.setattr(files, "_write_fd", filling)
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) == 1
     msg = capsys.readouterr().err
     assert "Traceback" not in msg and msg.count("\n") == 1  # one paragraph
@@ -136,27 +138,29 @@ def test_disk_full_while_writing_a_chunk_then_resume_equals_uninterrupted(tmp_pa
     assert sorted(p.name for p in (out / "elements").iterdir()) == ["chunk-000000.parquet", "chunk-000001.parquet"]
     assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
 
-    monkeypatch.setattr(store, "_write_table_file", real)  # space was freed
+    monkeypatch.setattr(files, "_write_fd", real)  # space was freed
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet", "--resume"]) == 0
     assert "complete; 12 of 12 runs stored" in capsys.readouterr().out
     m = json.loads((out / "manifest.json").read_text())
     assert m["status"] == "complete" and m["sessions"][-1]["runs"] == 8  # nothing saved was computed again
+    assert "recomputed" not in m["sessions"][-1]  # what was recorded verified
     assert_equal_to(out, ref)
 
 
 def test_disk_full_through_the_api_raises_disk_full_error(tmp_path, monkeypatch, reference):
     spec, ref = reference
     out = tmp_path / "out"
-    real = store._write_table_file
+    real = files._write_fd
     calls = {"n": 0}
 
-    def filling(table, path):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(table, path)
+    def filling(fd, data, name):
+        if name.startswith("chunk-"):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data, name)
 
-    monkeypatch.setattr(store, "_write_table_file", filling)
+    monkeypatch.setattr(files, "_write_fd", filling)
     with pytest.raises(DiskFullError) as info:
         run_sweep(spec, out, workers=1, quiet=True)
     assert info.value.errno == errno.ENOSPC and info.value.folder == out
@@ -168,35 +172,38 @@ def test_disk_full_through_the_api_raises_disk_full_error(tmp_path, monkeypatch,
 
 
 # --- injected: the manifest ---------------------------------------------------------------------
-def test_disk_full_while_writing_the_manifest_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys, reference):
+def test_disk_full_while_recording_chunks_then_resume_equals_uninterrupted(tmp_path, monkeypatch, capsys, reference):
+    """The journal of chunk records (chunks.jsonl) and the manifest cannot be written from chunk
+    2's record on: the append leaves half a line, and the final status write fails too."""
     from experiments.cli import main
 
     spec, ref = reference
     out = tmp_path / "out"
-    real = store._write_json_file
+    real = files._write_fd
     calls = {"n": 0}
 
-    def filling(obj, path, indent):
-        calls["n"] += 1
-        # write 1: opening the folder; 2, 3: chunks 0 and 1; then the disk stays full (chunk 2's
-        # record and the final status both fail)
-        if calls["n"] > 3:
-            Path(path).write_text('{"format": "coherence-sim sw', encoding="utf-8")  # cut short
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(obj, path, indent)
+    def filling(fd, data, name):
+        if name == JOURNAL:
+            calls["n"] += 1
+        # records of chunks 0 and 1 fit; then the disk stays full (chunk 2's record, the final status)
+        if (name == JOURNAL and calls["n"] > 2) or (name == "manifest.json" and calls["n"] >= 2):
+            os.write(fd, bytes(data[: len(data) // 2]))  # cut short
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data, name)
 
-    monkeypatch.setattr(store, "_write_json_file", filling)
+    monkeypatch.setattr(files, "_write_fd", filling)
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "--quiet"]) == 1
     msg = capsys.readouterr().err
-    assert "Traceback" not in msg and "the disk is full" in msg and "manifest.json" in msg
+    assert "Traceback" not in msg and "the disk is full" in msg and JOURNAL in msg
     assert "4 of 12 runs are saved" in msg and "--resume" in msg
     assert assert_store_intact(out) == 4
-    m = json.loads((out / "manifest.json").read_text())
+    m = read_manifest(out)
     assert sorted(m["completed"], key=int) == ["0", "1"] and m["status"] == "running"  # the last manifest that fitted
+    assert (out / JOURNAL).read_bytes().endswith(b"\n")  # no half line left
     # chunk 2's files were complete but never recorded: not loaded now, replaced on resume
     assert (out / "runs" / "chunk-000002.parquet").is_file()
 
-    monkeypatch.setattr(store, "_write_json_file", real)
+    monkeypatch.setattr(files, "_write_fd", real)
     result = run_sweep(spec, out, workers=1, quiet=True, resume=True)
     assert result.complete and result.runs_this_session == 8
     assert_equal_to(out, ref)
@@ -204,26 +211,27 @@ def test_disk_full_while_writing_the_manifest_then_resume_equals_uninterrupted(t
 
 
 def test_a_transient_manifest_failure_keeps_the_chunk_it_could_not_record(tmp_path, monkeypatch, reference):
-    """One manifest write fails and the next succeeds: the chunk whose record failed is recorded by
-    that next write (its files were durable), so nothing needs computing again for it."""
+    """One record fails and the next manifest write succeeds: the chunk whose record failed is
+    recorded by that write (its files were durable), so nothing needs computing again for it."""
     spec, ref = reference
     out = tmp_path / "out"
-    real = store._write_json_file
+    real = files._write_fd
     calls = {"n": 0}
 
-    def once(obj, path, indent):
-        calls["n"] += 1
-        if calls["n"] == 3:  # chunk 1's record
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real(obj, path, indent)
+    def once(fd, data, name):
+        if name == JOURNAL:
+            calls["n"] += 1
+            if calls["n"] == 2:  # chunk 1's record
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, data, name)
 
-    monkeypatch.setattr(store, "_write_json_file", once)
+    monkeypatch.setattr(files, "_write_fd", once)
     with pytest.raises(DiskFullError):
         run_sweep(spec, out, workers=1, quiet=True)
     m = json.loads((out / "manifest.json").read_text())
     assert sorted(m["completed"], key=int) == ["0", "1"] and m["status"] == "failed"  # the status write recorded chunk 1
     assert assert_store_intact(out) == 4
-    monkeypatch.setattr(store, "_write_json_file", real)
+    monkeypatch.setattr(files, "_write_fd", real)
     result = run_sweep(spec, out, workers=1, quiet=True, resume=True)
     assert result.complete and result.runs_this_session == 8
     assert_equal_to(out, ref)
@@ -306,7 +314,7 @@ def test_ctrl_c_stops_cleanly_and_resume_equals_uninterrupted(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                if json.loads((out / "manifest.json").read_text())["completed"]:
+                if read_manifest(out)["completed"]:
                     break
             except (OSError, ValueError, KeyError):
                 pass

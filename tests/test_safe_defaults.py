@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("sim", "experiments", "calibration")
 
 # the formats a results folder may hold: data and reports, nothing that runs code when read
-ALLOWED_SUFFIXES = {".parquet", ".json", ".csv", ".toml", ".yaml", ".png", ".md", ".txt"}
+ALLOWED_SUFFIXES = {".parquet", ".json", ".jsonl", ".csv", ".toml", ".yaml", ".png", ".md", ".txt"}
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "cloudpickle", "dill", "marshal", "shelve", "joblib"}
-SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"}
+# the strict grammar's loaders (experiments/scenario/grammar.py) are SafeLoader subclasses: checked below
+SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader", "StrictSafeLoader", "StrictCSafeLoader"}
 
 
 # --- the source -------------------------------------------------------------------------------
@@ -73,6 +74,19 @@ def _safe_loader(call: ast.Call, kw: dict) -> bool:
     loader = kw.get("Loader") or (call.args[1] if len(call.args) > 1 else None)
     name = loader.attr if isinstance(loader, ast.Attribute) else loader.id if isinstance(loader, ast.Name) else None
     return name in SAFE_YAML_LOADERS
+
+
+def test_the_strict_yaml_loaders_are_safe_loaders():
+    import yaml
+
+    from experiments.scenario import grammar
+
+    assert issubclass(grammar.StrictSafeLoader, yaml.SafeLoader)
+    assert grammar.StrictCSafeLoader is None or issubclass(grammar.StrictCSafeLoader, yaml.CSafeLoader)
+    for loader in (grammar.StrictSafeLoader, grammar.StrictCSafeLoader):
+        if loader is not None:
+            with pytest.raises(yaml.YAMLError):
+                yaml.load('!!python/object/apply:os.system ["touch PWNED"]', Loader=loader)  # noqa: S506
 
 
 def test_the_scanner_finds_what_it_looks_for_and_ignores_comments():

@@ -141,7 +141,9 @@ def test_missing_and_huge_files(tmp_path):
     with pytest.raises(ScenarioError, match="does not exist"):
         load_scenario(tmp_path / "nope.toml")
     big = tmp_path / "big.toml"
-    big.write_text("# " + "x" * 2_100_000)
+    from experiments.scenario import MAX_SCENARIO_BYTES
+
+    big.write_text("# " + "x" * (MAX_SCENARIO_BYTES + 1000))
     with pytest.raises(ScenarioError, match="larger than"):
         load_scenario(big)
 

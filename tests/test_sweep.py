@@ -18,7 +18,7 @@ import pytest
 
 from experiments.execution.runner import run_replicates
 from experiments.scenario import ScenarioError, apply_overrides, default_scenario
-from experiments.execution.store import CODE_KEYS
+from experiments.execution.store import CODE_KEYS, read_manifest
 from experiments.sweep import (
     LazyConditions,
     load_results,
@@ -291,7 +291,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_sweep(tmp_path):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                done_at_kill = len(json.loads((out / "manifest.json").read_text())["completed"])
+                done_at_kill = len(read_manifest(out)["completed"])
             except (OSError, ValueError, KeyError):
                 done_at_kill = 0
             if done_at_kill >= 1:
@@ -302,7 +302,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_sweep(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # the sweep's whole process group: parent, forkserver, workers
         proc.wait(timeout=30)
     assert 1 <= done_at_kill < plan.n_chunks, proc.stderr.read().decode()
-    stored = json.loads((out / "manifest.json").read_text())
+    stored = read_manifest(out)
     assert stored["status"] == "running" and 1 <= len(stored["completed"]) < plan.n_chunks
 
     resumed = run_sweep(plan, out, workers=1, resume=True, quiet=True)
@@ -346,7 +346,7 @@ def test_a_lost_local_worker_is_replaced_and_its_chunks_run_again(tmp_path):
     result = run_sweep(plan, out, workers=2, quiet=True)
     assert poisoned == [5] and result.complete and result.n_errors == 0 and not result.failed_chunks
     assert result.executor.startswith("2 local processes")
-    info = json.loads((out / "manifest.json").read_text())["completed"]
+    info = read_manifest(out)["completed"]
     assert info["5"]["attempt"] >= 2  # the lost chunk was submitted again (with every chunk then in flight)
     assert sum(v["runs"] for v in info.values()) == plan.n_runs
     ref = run_sweep(plan_sweep(write(tmp_path, text, "ref.toml")), tmp_path / "ref", workers=1, quiet=True)
@@ -369,7 +369,7 @@ def test_a_lost_dask_worker_does_not_lose_runs(tmp_path, dask_cluster):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                done = len(json.loads((out / "manifest.json").read_text())["completed"])
+                done = len(read_manifest(out)["completed"])
                 if done >= 1:
                     os.kill(pids[0], signal.SIGKILL)  # the nanny starts a new worker; Dask reschedules its tasks
                     killed.append(done)

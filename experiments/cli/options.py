@@ -4,6 +4,7 @@ parsers), the one whole-number validator, and the one message for Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -45,9 +46,16 @@ def seed_option(default: int = DEFAULT_SEED, help: str = "root seed") -> argpars
     return parser
 
 
+def out_path(text: str) -> Path:
+    """An argparse type for --out: a folder name, never empty (``Path("")`` is the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give a folder name (an empty --out would write into the current folder)")
+    return Path(text)
+
+
 def out_option(default: str | None, help: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--out", type=Path, default=Path(default) if default else None, help=help)
+    parser.add_argument("--out", type=out_path, default=Path(default) if default else None, help=help)
     return parser
 
 
@@ -72,13 +80,47 @@ def executor_options(resume: str | None = None) -> argparse.ArgumentParser:
                         help="run on the Dask distributed cluster with this scheduler instead of local processes")
     if resume:
         parser.add_argument("--resume", action="store_true", help=resume)
+    parser.add_argument("--allow-mixed-code", action="store_true",
+                        help="resume a store computed by other code (another version, or edited sim/ sources); "
+                        "refused without it; the mix is recorded in the manifest")
     return parser
 
 
 def interrupted(out: Path | str | None, kept: str = "chunks", again: str = "continue with --resume") -> int:
     """Say what Ctrl-C left behind (one line on stderr); the exit status 130."""
-    print(f"coherence-sim: interrupted; finished {kept} are kept in {out}: {again}", file=sys.stderr)
+    say(f"coherence-sim: interrupted; finished {kept} are kept in {out}: {again}", file=sys.stderr)
     return 130
+
+
+def interrupted_unchanged(out: Path | str | None) -> int:
+    """Ctrl-C in a command that writes its folder as a whole (case, what-if): one line; 130."""
+    say(f"coherence-sim: interrupted; {out} was not changed (its files are written only once the run has finished)",
+        file=sys.stderr)
+    return 130
+
+
+# C0 controls but tab and newline, DEL, C1 controls, bidirectional overrides and isolates, and the
+# lone surrogates that stand for the bytes of a name that is not UTF-8
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(ch: str) -> str:
+    o = ord(ch)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte of a non-UTF-8 file name (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def terminal_text(text: str) -> str:
+    """Text safe to show on a terminal: control characters (ANSI escape sequences, carriage returns,
+    bells), bidirectional overrides and undecodable bytes of file names are shown escaped
+    (``\\x1b``, ``\\u202e``, ``\\xff``) instead of acting on the terminal; newlines and tabs stay."""
+    return _UNSAFE.sub(lambda m: _escape(m.group()), str(text))
+
+
+def say(text: object, file=None) -> None:
+    """Print one message for a person (through :func:`terminal_text`)."""
+    print(terminal_text(str(text)), file=file if file is not None else sys.stdout)
 
 
 def paragraph(exc: BaseException, limit: int = 2000) -> str:

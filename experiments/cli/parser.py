@@ -148,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         "and the narrative event log update as it runs. Served offline (solara-assets).",
     )
     app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    app.add_argument("--port", type=opt.port, default=8765, help="port (default 8765; 0 picks a free port)")
+    app.add_argument("--port", type=opt.port, default=8765, help="port (default 8765; 0 picks a free port, printed)")
+    app.add_argument("--check-version", action="store_true",
+                     help="let Solara ask the package index for a newer version at start (off: the app works offline)")
 
     rollout = sub.add_parser(
         "rollout",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,8 +15,6 @@ import pandas as pd
 
 from .core import DiscoveryError, Points, Settings, _find, _limits, _row, feature_scores, inside, load_points, stability
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 FILES = ("answer.txt", "boxes.json", "trajectory.csv", "points.csv", "feature_scores.csv", "peeling_trajectory.png", "box.png")
 
 
@@ -136,7 +132,7 @@ def discover(store: Any, outcome: str, above: float | None = None, below: float 
     see :func:`experiments.discovery.load_points`). PRIM, the box rule (:data:`BOX_RULE`), the
     bootstrap (``bootstrap`` resamples; unstable when reproduced in fewer than ``stable_share``) and
     the feature scores are described in the package docstring. With ``out``, writes (only inside that
-    folder, each file through a temporary file and ``os.replace``): answer.txt, boxes.json,
+    folder, each file through a temporary file and a rename): answer.txt, boxes.json,
     trajectory.csv, points.csv, feature_scores.csv, peeling_trajectory.png and box.png."""
     if (above is None) == (below is None):
         raise DiscoveryError("above/below: give exactly one threshold: above=X (cases: outcome > X) or below=X (cases: outcome < X)")
@@ -289,40 +285,30 @@ def _join(items: list[str]) -> str:
 
 
 # === writing ==================================================================================
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through a temporary file created in the same folder (``mkstemp``: O_EXCL, no symlink
-    followed) and ``os.replace`` it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it 0600; the result is an ordinary file
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_outputs(res: Discovery, out: str | Path, *, figures: bool = True) -> list[Path]:
-    """Write the answer, the JSON, the tables and the figures into ``out`` (created if needed)."""
+    """Write the answer, the JSON, the tables and the figures into ``out`` (created if needed).
+
+    Every file goes through :func:`experiments.execution.files.write_file` with ``out`` as root: a
+    temporary file beside it (``O_EXCL | O_NOFOLLOW``), fsync, rename; a symbolic link planted at a
+    file's name is replaced, never written through, and a link among the folders is refused."""
+    from experiments.execution.files import write_file
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
     data = res.to_dict()
-    written.append(_atomic(out / "answer.txt", lambda p: p.write_text(res.text + "\n", encoding="utf-8")))
-    written.append(_atomic(out / "boxes.json", lambda p: p.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")))
-    written.append(_atomic(out / "trajectory.csv", lambda p: res.trajectory.to_csv(p, index=False)))
     pts = res.points.x.copy()
     pts.insert(0, "value", res.points.value.to_numpy())
     pts.insert(1, "case_of_interest", res.points.case)
     pts["in_chosen_box"] = inside(res.points.x, res.chosen.limits)
-    written.append(_atomic(out / "points.csv", lambda p: pts.to_csv(p)))
-    written.append(_atomic(out / "feature_scores.csv", lambda p: res.feature_scores.rename_axis("factor").to_csv(p)))
+    files: list[tuple[str, Any]] = [
+        ("answer.txt", (res.text + "\n").encode("utf-8")),
+        ("boxes.json", (json.dumps(data, indent=2, allow_nan=False) + "\n").encode("utf-8")),
+        ("trajectory.csv", res.trajectory.to_csv(index=False).encode("utf-8")),
+        ("points.csv", pts.to_csv().encode("utf-8")),
+        ("feature_scores.csv", res.feature_scores.rename_axis("factor").to_csv().encode("utf-8")),
+    ]
     if figures:
         from .figures import box_figure, trajectory_figure
 
-        written.append(_atomic(out / "peeling_trajectory.png", lambda p: trajectory_figure(res, p)))
-        written.append(_atomic(out / "box.png", lambda p: box_figure(res, p)))
-    return written
+        files += [("peeling_trajectory.png", lambda f: trajectory_figure(res, f)), ("box.png", lambda f: box_figure(res, f))]
+    return [write_file(out / name, content, root=out).path for name, content in files]

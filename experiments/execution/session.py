@@ -122,6 +122,7 @@ def run_session(
     keep_executor: bool = False,
     quiet: bool = False,
     before: Callable[[], None] | None = None,
+    finish: Callable[[], None] | None = None,
 ) -> SessionResult:
     """Work on ``store`` until chunks ``0 .. n_chunks - 1`` are stored or have failed every attempt.
 
@@ -129,7 +130,9 @@ def run_session(
     ``save(c, result, attempt)`` stores it and returns its number of runs. ``executor``: one already
     reached (e.g. a Dask cluster, before the store was opened); otherwise ``make_executor(n_todo)``
     makes one when there is work. ``describe(done_runs)`` is the progress bar's label; ``before()``
-    writes the store's static files. The executor is closed at the end unless ``keep_executor``
+    writes the store's static files; ``finish()``, called once every chunk is stored and before the
+    manifest says ``complete``, writes what is derived from them (a rollout's summary): a store
+    marked complete has it, one killed before has not and is not marked complete. The executor is closed at the end unless ``keep_executor``
     (it is always closed, cancelling its work, on Ctrl-C or an error). The store is closed.
     Ctrl-C and errors are re-raised after the manifest records ``interrupted`` or ``failed``.
     """
@@ -155,6 +158,8 @@ def run_session(
 
                 failed = run_chunks(executor, todo, compute, task_of, key_of, stored)
         complete = all(c in store.completed() for c in range(n_chunks))
+        if complete and finish is not None:
+            finish()
         store.set_status("complete" if complete else "incomplete", finished=now(), runs=runs)
     except KeyboardInterrupt:
         close_quietly(executor, cancel=True)
@@ -173,16 +178,17 @@ def run_session(
     return SessionResult(runs, failed, executor, time.perf_counter() - t0)
 
 
-def open_store(out: Any, manifest: dict, *, resume: bool, scheduler: Any = None) -> tuple[Any, Any]:
+def open_store(out: Any, manifest: dict, *, resume: bool, scheduler: Any = None, **store_options: Any) -> tuple[Any, Any]:
     """Open a study's store: ``(store, executor)``. A Dask cluster (``scheduler``) is reached first,
     so that a wrong address leaves nothing behind; local executors are made later, by
-    :func:`run_session`, when there is work (the executor is then None)."""
+    :func:`run_session`, when there is work (the executor is then None). ``store_options`` go to
+    :meth:`~.store.SweepStore.open` (``expected_keys``, ``allow_mixed_code``, ``key_columns``)."""
     from .executor import make_executor
     from .store import SweepStore
 
     executor = make_executor(workers=None, scheduler=scheduler) if scheduler is not None else None
     try:
-        return SweepStore.open(out, manifest, resume=resume), executor
+        return SweepStore.open(out, manifest, resume=resume, **store_options), executor
     except BaseException:
         close_quietly(executor)
         raise

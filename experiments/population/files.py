@@ -5,6 +5,7 @@ that name the key."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ _REQUIRED = {
 
 
 MAX_DISTRICTS = 1_000_000
+
+
+_STATE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 
 
 def _finite(x: Any) -> bool:
@@ -157,6 +161,9 @@ def validate_population(raw: dict, where: str = "population") -> PopulationSpec:
     state = head.get("state")
     if not isinstance(state, str) or not state:
         raise PopulationError(f"{where}.population.state: missing")
+    if not _STATE.match(state) or ".." in state:  # it names the default output folder: no path, no control character
+        raise PopulationError(f"{where}.population.state: {show_value(state)} is not allowed; allowed: 1-64 letters, digits, "
+                              "spaces, '.', '_' or '-', starting with a letter or digit (it names the default output folder)")
     n = head.get("n_districts")
     if isinstance(n, dict):
         n = n.get("value")

@@ -17,6 +17,7 @@ from sim.parameters import PARAMETER_SPECS, Parameters
 from sim.providers import PROVIDER_KINDS, ProviderSpec
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element, Practice
+from ..execution.provenance import model_identity
 from ..scenario import short_key, show_value
 from .districts import _derivation, district_conditions, draw_district
 from .files import DEFAULT_SEED, MAX_DISTRICTS, PopulationError, PopulationSpec, _finite, _val, load_population, validate_population
@@ -110,6 +111,7 @@ def run_rollout_chunk(task: dict) -> dict:
         "elements": {k: (np.concatenate(v) if v else np.array([])) for k, v in el.items()},
         "seconds": time.perf_counter() - t0,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "model": model_identity(),
     }
 
 
@@ -184,6 +186,9 @@ def split_overrides(overrides: list[str] | tuple[str, ...], provider_kind: str =
     ``provider.KEY=VALUE`` and ``parameters.NAME=VALUE`` only."""
     from ..scenario import parse_override
 
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    refuse_repeated_keys(override_keys(list(overrides)), "--set")
     provider: dict = {"kind": provider_kind}
     params: dict = {}
     for text in overrides:
@@ -207,6 +212,10 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
     prov = {"kind": provider} if isinstance(provider, str) else dict(provider)
     if prov.get("kind", "pl_provider") not in PROVIDER_KINDS:
         raise PopulationError(f"--provider: {prov.get('kind')!r} is not one of: {', '.join(PROVIDER_KINDS)}")
+    if "recruit" in prov:  # it would be overwritten: refused rather than dropped
+        raise PopulationError(f"provider.recruit: {show_value(prov['recruit'])} is not allowed; a rollout always "
+                              "simulates recruitment (leave provider.recruit out)")
+    _check_provider_types(prov)
     prov["recruit"] = True
     allowed = list(ProviderSpec.__dataclass_fields__)
     unknown = sorted(set(prov) - set(allowed))
@@ -243,11 +252,29 @@ def make_rollout_plan(population: PopulationSpec | str | Path, *, provider: str 
     return RolloutPlan(pop, n, int(replicates), int(seed), prov, p.to_dict(), int(chunk_size), population_seed)
 
 
+def _check_provider_types(prov: dict) -> None:
+    """The ``provider.*`` values of a rollout, typed strictly as in a scenario (no true for a
+    number, no text for a number or a boolean); unknown keys are left to the caller's message."""
+    from pydantic import ValidationError, create_model
+
+    from ..scenario.errors import format_validation_errors
+    from ..scenario.model import ProviderModel
+
+    known = {k: v for k, v in prov.items() if k in ProviderModel.model_fields}
+    wrapper = create_model("Rollout", provider=(ProviderModel, ...))
+    try:
+        wrapper.model_validate({"provider": known}, strict=True)
+    except ValidationError as exc:
+        raise PopulationError(format_validation_errors(exc, wrapper, "rollout", prefixed=False)) from None
+
+
 def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: str | Path, *, provider: str | dict = "pl_provider",
                 n: int | None = None, replicates: int = DEFAULT_REPLICATES, seed: int = DEFAULT_SEED,
                 params: dict | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE, workers: int | None = None,
-                scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True) -> RolloutResult:
-    """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type."""
+                scheduler: Any = None, resume: bool = False, summarise: bool = True, quiet: bool = True,
+                allow_mixed_code: bool = False) -> RolloutResult:
+    """Run a rollout into ``out_dir`` (a sweep store) and write its summary by district type
+    (``summary.csv`` and ``summary.json``, written before the manifest says complete)."""
     import pyarrow as pa
 
     from ..execution.executor import make_executor
@@ -259,7 +286,6 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
     out = Path(out_dir)
     manifest = {
         "format": "coherence-sim sweep",
-        "format_version": 1,
         "name": f"rollout-{plan.population.state}-{plan.provider['kind']}",
         "kind": "rollout",
         "plan_hash": plan.plan_hash,
@@ -267,17 +293,30 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         "provenance": provenance(plan_hash=plan.plan_hash),
         "sessions": [{"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resume": bool(resume)}],
     }
-    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler)
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler, allow_mixed_code=allow_mixed_code,
+                                 expected_keys=lambda c: rollout_keys(plan, c), key_columns=("district", "replicate"))
     deriv = _derivation()
     schema = _runs_schema()
+    summary: dict[str, Any] = {}
 
     def save(c: int, res: dict, attempt: int) -> int:
         runs = pa.table({f.name: res["runs"][f.name] for f in schema}, schema=schema)
         n_err = sum(1 for s in res["runs"]["status"] if s != "ok")
         store.write_chunk(c, runs, _elements_table(res["elements"]),
                           {"runs": runs.num_rows, "errors": n_err, "seconds": round(res["seconds"], 3),
-                           "worker": res["worker"], "attempt": attempt})
+                           "worker": res["worker"], "attempt": attempt, "model": res.get("model")})
         return runs.num_rows
+
+    def finish() -> None:
+        """The summary by district type, written before the manifest says complete."""
+        if not summarise:
+            return
+        table = summarise_rollout(out)
+        store.write_static_again("summary.csv", table.to_csv(index=False).encode("utf-8"))
+        store.write_static_again("summary.json", json.dumps(
+            {"plan": manifest["plan"], "provenance": manifest["provenance"],
+             "summary": json.loads(table.to_json(orient="records"))}, indent=1, default=str).encode("utf-8"))
+        summary["table"] = table
 
     done = run_session(
         store, plan.n_chunks, compute=run_rollout_chunk, task_of=lambda c: plan.task(c, deriv),
@@ -285,20 +324,23 @@ def run_rollout(population: PopulationSpec | str | Path | RolloutPlan, out_dir: 
         runs_in_chunk=lambda c: min((c + 1) * plan.chunk_size, plan.n_runs) - c * plan.chunk_size,
         make_executor=lambda n_todo: make_executor(workers=workers, max_tasks=n_todo),
         describe=lambda done_runs: f"rollout {plan.population.state}", executor=executor, quiet=quiet,
-        before=lambda: store.write_static(
-            "population.json", lambda p: p.write_text(json.dumps(plan.population.raw, indent=1), encoding="utf-8")),
+        before=lambda: store.write_static("population.json", json.dumps(plan.population.raw, indent=1).encode("utf-8")),
+        finish=finish,
     )
     info = store.completed_info()
     result = RolloutResult(out, plan.plan_hash, plan.n_runs, sum(v["runs"] for v in info.values()),
                            sum(v["errors"] for v in info.values()), done.seconds, done.executor_description,
                            failed_chunks=done.failed)
-    if summarise and len(info) == plan.n_chunks:
-        result.summary = summarise_rollout(out)
-        result.summary.to_csv(out / "summary.csv", index=False)
-        (out / "summary.json").write_text(json.dumps(
-            {"plan": manifest["plan"], "provenance": manifest["provenance"],
-             "summary": json.loads(result.summary.to_json(orient="records"))}, indent=1, default=str), encoding="utf-8")
+    result.summary = summary.get("table")
     return result
+
+
+def rollout_keys(plan: RolloutPlan, c: int) -> np.ndarray:
+    """The (district, replicate) pairs of chunk ``c`` of a rollout ((n, 2); IndexError beyond the plan)."""
+    if not 0 <= c < plan.n_chunks:
+        raise IndexError(f"chunk {c} out of range 0..{plan.n_chunks - 1}")
+    j = np.arange(c * plan.chunk_size, min((c + 1) * plan.chunk_size, plan.n_runs), dtype=np.int64)
+    return np.column_stack([j // plan.replicates, j % plan.replicates])
 
 
 def _elements_table(e: dict):

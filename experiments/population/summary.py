@@ -26,17 +26,15 @@ _RUN_COLUMNS = _ID_COLUMNS + _RESULT_COLUMNS
 
 
 def load_rollout(out_dir: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """The runs of a rollout (one row per district x replicate), in plan order."""
-    import pyarrow.parquet as pq
+    """The runs of a rollout (one row per district x replicate), in plan order. Every chunk is
+    verified first (``experiments.execution.store.read_chunks``): a damaged store raises
+    ``StoreError`` naming the chunk."""
+    from ..execution.store import RUNS, read_chunks
 
-    from ..execution.store import RUNS, chunk_name, read_manifest
-
-    root = Path(out_dir)
-    m = read_manifest(root)
-    files = [root / RUNS / chunk_name(int(c)) for c in sorted(m.get("completed", {}), key=int)]
-    if not files:
+    t = read_chunks(Path(out_dir), (RUNS,), columns={RUNS: columns} if columns else None)[RUNS]
+    if t is None:
         return pd.DataFrame(columns=columns or list(_RUN_COLUMNS))
-    return pd.concat([pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True)
+    return t.to_pandas()
 
 
 def summarise_rollout(out_dir: str | Path | pd.DataFrame, level: float = 0.90) -> pd.DataFrame:

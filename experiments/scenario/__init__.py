@@ -18,6 +18,7 @@ from .errors import ScenarioError, format_validation_errors, one_line, short_key
 from .io import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    MAX_SCENARIO_BYTES,
     check_depth,
     dump_scenario,
     load_scenario,
@@ -41,6 +42,7 @@ from .overrides import apply_overrides, parse_override
 __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
+    "MAX_SCENARIO_BYTES",
     "CaseDefinition",
     "CaseFileError",
     "DistrictModel",

@@ -9,11 +9,18 @@ import tomllib
 from pathlib import Path
 from typing import Any
 import yaml
+from . import grammar
 from .errors import ScenarioError, one_line, short_key
 from .model import Scenario, scenario_dict, validate_scenario
 
 
 MAX_FILE_BYTES = 2_000_000
+
+
+#: The largest scenario file: a scenario of 10,000 districts (the most a scenario may hold) is about
+#: 12 MB of TOML, read in about 7 s; the tool refuses to run a scenario whose file would be larger
+#: (:func:`scenario_text`), so every scenario.toml it writes can be read back with --scenario.
+MAX_SCENARIO_BYTES = 32_000_000
 
 
 #: Deepest nesting of tables and lists accepted in a file or an override value (a scenario needs < 10).
@@ -73,17 +80,17 @@ def _deepest_path(node: Any, height: dict[int, int]) -> str:
     return ".".join(parts) + ("..." if parts else "a value")
 
 
-def read_input_file(path: str | Path, what: str) -> str:
+def read_input_file(path: str | Path, what: str, limit: int = MAX_FILE_BYTES) -> str:
     """The text of an input file (``what``: "scenario file", "sweep spec", ...), or a clear error:
-    missing, a folder, larger than MAX_FILE_BYTES, unreadable, not UTF-8."""
+    missing, a folder, larger than ``limit`` bytes, unreadable, not UTF-8."""
     p = Path(path)
     try:
         if not p.exists():
             raise ScenarioError(f"{what} {p}: does not exist")
         if p.is_dir():
             raise ScenarioError(f"{what} {p}: is a folder, not a file")
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ScenarioError(f"{what} {p}: larger than {MAX_FILE_BYTES} bytes")
+        if p.stat().st_size > limit:
+            raise ScenarioError(f"{what} {p}: larger than {limit} bytes")
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(f"{what} {p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
@@ -116,12 +123,11 @@ def _shallow_yaml(text: str) -> bool:
 
 
 def parse_yaml(text: str, where: str) -> Any:
-    """``yaml.safe_load`` with every failure (syntax, too deep, huge numbers, bad dates) as a ScenarioError."""
+    """YAML with the strict grammar (:mod:`.grammar`: YAML 1.2's core schema, literals YAML 1.1 reads
+    otherwise refused, a key given twice refused) on PyYAML's safe loaders; every failure (syntax,
+    too deep, huge numbers, an ambiguous literal) as a ScenarioError naming the key."""
     try:
-        if _shallow_yaml(text) and hasattr(yaml, "CSafeLoader"):
-            data = yaml.load(text, Loader=yaml.CSafeLoader)  # noqa: S506 - libyaml's safe loader
-        else:
-            data = yaml.safe_load(text)
+        data = grammar.load(text, fast=_shallow_yaml(text))
     except RecursionError:
         raise ScenarioError(f"{where}: not valid YAML (nested more than {MAX_DEPTH} levels deep)") from None
     except yaml.MarkedYAMLError as exc:
@@ -130,13 +136,24 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ScenarioError(f"{where}: not valid YAML ({one_line(exc.problem or exc.context or 'error')}{at})") from None
     except (yaml.YAMLError, ValueError, OverflowError) as exc:
         raise ScenarioError(f"{where}: not valid YAML ({one_line(exc)})") from None
-    return check_depth(data, where)
+    check_depth(data, where)
+    refuse_ambiguous(data, where)
+    return data
+
+
+def refuse_ambiguous(data: Any, where: str, key: str = "") -> None:
+    """Raise a ScenarioError naming the key of the first literal the strict grammar refuses."""
+    found = grammar.find_ambiguous(data)
+    if found is not None:
+        path, amb = found
+        path = ".".join(p for p in (key, path) if p)
+        raise ScenarioError(f"{where}: {short_key(path) if path else 'the value'}: {amb.explain()}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
     """Load a scenario from a ``.toml``, ``.yaml`` or ``.yml`` file."""
     p = Path(path)
-    text = read_input_file(p, "scenario file")
+    text = read_input_file(p, "scenario file", MAX_SCENARIO_BYTES)
     return validate_scenario(parse_scenario_text(text, p.suffix.lower(), f"scenario file {p}"))
 
 
@@ -148,20 +165,36 @@ def parse_scenario_text(text: str, suffix: str, where: str = "scenario") -> Any:
     raise ScenarioError(f"{where}: unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
 
 
-def dump_scenario(s: Scenario, path: str | Path) -> Path:
-    """Write a scenario to ``.toml`` or ``.yaml``; loading it gives the same scenario."""
-    p = Path(path)
+def scenario_text(s: Scenario, suffix: str = ".toml") -> str:
+    """A scenario as the text of a ``.toml`` or ``.yaml`` file (what :func:`dump_scenario` writes).
+    A scenario whose file would be larger than MAX_SCENARIO_BYTES (so that ``--scenario`` could not
+    read it back) raises ScenarioError: commands call this before they compute anything."""
     data = scenario_dict(s)
-    if p.suffix.lower() == ".toml":
+    suffix = suffix.lower()
+    if suffix == ".toml":
         import tomli_w
 
         text = tomli_w.dumps(data)
-    elif p.suffix.lower() in (".yaml", ".yml"):
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    elif suffix in (".yaml", ".yml"):
+        text = grammar.dump(data)  # strings the strict grammar would read otherwise are quoted
     else:
+        raise ScenarioError(f"unknown file type {suffix!r}; allowed: .toml, .yaml, .yml")
+    size = len(text.encode("utf-8"))
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(f"scenario {s.name!r}: its file would be {size:,} bytes, more than the {MAX_SCENARIO_BYTES:,} a "
+                            "scenario file may be, so it could not be run again with --scenario; make it smaller "
+                            "(fewer districts, leaders or shocks)")
+    return text
+
+
+def dump_scenario(s: Scenario, path: str | Path) -> Path:
+    """Write a scenario to ``.toml`` or ``.yaml``; loading it gives the same scenario. The file is
+    written atomically (``experiments.execution.files.write_file``: never through a link planted
+    at its name)."""
+    from ..execution.files import write_file
+
+    p = Path(path)
+    if p.suffix.lower() not in (".toml", ".yaml", ".yml"):
         raise ScenarioError(f"{p}: unknown file type {p.suffix!r}; allowed: .toml, .yaml, .yml")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    write_file(p, scenario_text(s, p.suffix).encode("utf-8"))
     return p

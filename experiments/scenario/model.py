@@ -282,13 +282,15 @@ def _with_default_parameters(data: dict) -> dict:
 
 
 def validate_scenario(data: Any) -> Scenario:
-    """Validate plain data into a Scenario, turning pydantic's errors into one clear message.
-    Parameters the data leaves out take the defaults in force (calibrated or prior centre)."""
+    """Validate plain data into a Scenario (strictly typed), turning pydantic's errors into one clear
+    message. Parameters the data leaves out take the defaults in force (calibrated or prior centre)."""
     if not isinstance(data, dict):
         raise ScenarioError(f"scenario: expected a table of keys, got {type(data).__name__}")
     data = _with_default_parameters(data)
     try:
-        return Scenario.model_validate(data)
+        # strict: no bool for a number (true is not 1), no text for a number or a boolean ("036",
+        # "yes"), no number for a boolean or text; whole numbers are accepted where a fraction is
+        return Scenario.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ScenarioError(format_validation_errors(exc, Scenario, "scenario", prefixed=False)) from None
 

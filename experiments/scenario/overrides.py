@@ -7,6 +7,7 @@ import copy
 import math
 from typing import Any
 import yaml
+from . import grammar
 from .errors import ScenarioError, one_line, short_key, show_value
 from .io import MAX_DEPTH, check_depth
 from .model import Scenario, validate_scenario
@@ -17,7 +18,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     """``"districts.Diamond.lead.positional_authority=true"`` -> (key, parsed value).
 
     Values are read as YAML scalars or flow collections (``true``, ``0.3``, ``[0.1, 0.2]``,
-    ``"text"``), safely: no tags, no code.
+    ``"text"``) with the strict grammar of :mod:`.grammar` (YAML 1.2's core schema; literals that
+    YAML 1.1 reads otherwise -- ``036``, ``1:00``, ``yes`` -- refused, naming the key), safely: no
+    tags, no code.
     """
     if not isinstance(text, str):
         raise ScenarioError(f"--set {show_value(text)}: expected a KEY=VALUE string, e.g. horizon_months=60")
@@ -28,7 +31,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not key or any(not part for part in key.split(".")):
         raise ScenarioError(f"--set {short_key(text)!r}: the key {short_key(key)!r} is not a dotted path like districts.Diamond.lead.buy_in")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = grammar.load(raw) if raw.strip() else ""
+    except yaml.constructor.ConstructorError as exc:  # e.g. a key given twice in a flow mapping
+        raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not allowed: {one_line(exc.problem or exc, 200)}") from None
     except yaml.YAMLError:
         value = raw
     except RecursionError:
@@ -38,7 +43,36 @@ def parse_override(text: str) -> tuple[str, Any]:
     if isinstance(value, float) and not math.isfinite(value):
         raise ScenarioError(f"{short_key(key)}: {show_value(raw)} is not a finite number")
     check_depth(value, short_key(key))
+    found = grammar.find_ambiguous(value)
+    if found is not None:
+        path, amb = found
+        raise ScenarioError(f"--set {short_key(key + ('.' + path if path else ''))}: {amb.explain()}")
     return key, value
+
+
+def refuse_repeated_keys(keys: list[str], where: str) -> None:
+    """Refuse a key given twice in one list of overrides or factors -- the same dotted key, or one
+    inside another (``districts.Diamond.lead`` and ``districts.Diamond.lead.buy_in``): one of them
+    would silently replace the other."""
+    seen: dict[tuple[str, ...], str] = {}
+    for k in keys:
+        parts = tuple(p.strip() for p in str(k).split("."))
+        for n in range(1, len(parts) + 1):
+            if parts[:n] in seen:
+                other = seen[parts[:n]]
+                what = "twice" if n == len(parts) and other == ".".join(parts) else f"twice ({short_key(other)} holds it)"
+                raise ScenarioError(f"{where}: {short_key('.'.join(parts))}: given {what}; the later one would silently "
+                                    "replace the earlier: give each key once")
+        for prev_parts in list(seen):
+            if prev_parts[: len(parts)] == parts:
+                raise ScenarioError(f"{where}: {short_key('.'.join(parts))}: given twice ({short_key(seen[prev_parts])} is "
+                                    "inside it); the later one would silently replace the earlier: give each key once")
+        seen[parts] = ".".join(parts)
+
+
+def override_keys(overrides: list[str]) -> list[str]:
+    """The keys of ``KEY=VALUE`` texts (texts without ``=`` are left to :func:`parse_override`)."""
+    return [t.split("=", 1)[0].strip() for t in overrides if isinstance(t, str) and "=" in t]
 
 
 def apply_overrides(s: Scenario, overrides: list[str] | dict[str, Any]) -> Scenario:

@@ -46,8 +46,10 @@ def run_crn_chunk(task: dict) -> dict:
 class _Engine:
     """Runs full-space designs into sweep-format stores, chunk by chunk, resumable."""
 
-    def __init__(self, space: FactorSpace, replicates: int, seed: int, workers=None, scheduler=None, quiet: bool = False) -> None:
+    def __init__(self, space: FactorSpace, replicates: int, seed: int, workers=None, scheduler=None, quiet: bool = False,
+                 allow_mixed_code: bool = False) -> None:
         self.space = space
+        self.allow_mixed_code = bool(allow_mixed_code)
         self.replicates = int(replicates)
         self.seed = int(seed)
         self.workers, self.scheduler, self.quiet = workers, scheduler, quiet
@@ -81,7 +83,6 @@ class _Engine:
         plan_hash = content_hash(plan)
         manifest = {
             "format": "coherence-sim sweep",
-            "format_version": 1,
             "name": f"sensitivity-{label}",
             "plan_hash": plan_hash,
             "plan": {"stage": label, "replicates": self.replicates, "seed": self.seed, "chunk_rows": chunk_rows,
@@ -91,13 +92,19 @@ class _Engine:
             "provenance": provenance(scenario_hash=self.base_hash, plan_hash=plan_hash),
             "sessions": [{"started": now(), "host": socket.gethostname(), "pid": os.getpid(), "design_points": n}],
         }
-        store = SweepStore.open(root, manifest, resume=True)
+        replicates = self.replicates
+
+        def expected_keys(c: int) -> np.ndarray:
+            rows = np.repeat(np.arange(c * chunk_rows, (c + 1) * chunk_rows, dtype=np.int64), replicates)
+            return np.column_stack([rows, np.tile(np.arange(replicates, dtype=np.int64), chunk_rows)])
+
+        store = SweepStore.open(root, manifest, resume=True, expected_keys=expected_keys,
+                                allow_mixed_code=self.allow_mixed_code)
 
         def before() -> None:
-            if not (root / "scenario.toml").exists():
-                from ..scenario import dump_scenario
+            from ..scenario.io import scenario_text
 
-                dump_scenario(self.space.base, root / "scenario.toml")
+            store.write_static("scenario.toml", scenario_text(self.space.base, ".toml").encode("utf-8"))
 
         try:
             done = run_session(
@@ -164,23 +171,24 @@ class _Engine:
         e = result["elements"]
         elements = es.empty_table() if len(e["design_point"]) == 0 else pa.table({f.name: e[f.name] for f in es}, schema=es)
         n_err = int(sum(1 for s in r["status"] if s != "ok"))
-        store.write_chunk(c, runs, elements, {"runs": n, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"]})
+        store.write_chunk(c, runs, elements, {"runs": n, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"],
+                                             "model": result.get("model")})
         return n
 
 
 def _load_runs(root: Path, n_points: int, replicates: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Runs of the first ``n_points`` design points of a store, sorted (design point, replicate)."""
-    import pyarrow.dataset as ds
+    """Runs of the first ``n_points`` design points of a store, sorted (design point, replicate);
+    every chunk verified first (a damaged store raises ``StoreError`` naming the chunk)."""
+    import pyarrow.compute as pc
 
-    from ..execution.store import chunk_name, read_manifest
+    from ..execution.store import RUNS, read_chunks
 
-    m = read_manifest(root)
-    files = [str(root / "runs" / chunk_name(int(c))) for c in sorted(m.get("completed", {}), key=int)]
-    if not files:
+    t = read_chunks(root, (RUNS,))[RUNS]
+    if t is None:
         return pd.DataFrame()
-    dset = ds.dataset(files, format="parquet")
-    cols = None if columns is None else [c for c in dict.fromkeys(["design_point", "replicate", "status", "error", *columns]) if c in dset.schema.names]
-    t = dset.to_table(columns=cols, filter=ds.field("design_point") < n_points)
+    if columns is not None:
+        t = t.select([c for c in dict.fromkeys(["design_point", "replicate", "status", "error", *columns]) if c in t.column_names])
+    t = t.filter(pc.less(t.column("design_point"), n_points))
     df = t.to_pandas().sort_values(["design_point", "replicate"], kind="stable").reset_index(drop=True)
     if len(df) != n_points * replicates:
         raise SensitivityError(f"{root}: expected {n_points * replicates} runs of {n_points} design points, found {len(df)}")
@@ -191,15 +199,13 @@ def _load_runs(root: Path, n_points: int, replicates: int, columns: Sequence[str
 
 
 def _load_elements(root: Path, n_points: int) -> pd.DataFrame:
-    import pyarrow.dataset as ds
+    import pyarrow.compute as pc
 
-    from ..execution.store import chunk_name, read_manifest
+    from ..execution.store import ELEMENTS, read_chunks
 
-    m = read_manifest(root)
-    files = [str(root / "elements" / chunk_name(int(c))) for c in sorted(m.get("completed", {}), key=int)]
-    if not files:
+    t = read_chunks(root, (ELEMENTS,))[ELEMENTS]
+    if t is None:
         return pd.DataFrame()
-    dset = ds.dataset(files, format="parquet")
-    t = dset.to_table(columns=["design_point", "replicate", "district", "element", "capacity0", "substantiveness", "consistency",
-                               "alignment", "continuity", "continuity_end"], filter=ds.field("design_point") < n_points)
-    return t.to_pandas()
+    t = t.select(["design_point", "replicate", "district", "element", "capacity0", "substantiveness", "consistency",
+                  "alignment", "continuity", "continuity_end"])
+    return t.filter(pc.less(t.column("design_point"), n_points)).to_pandas()

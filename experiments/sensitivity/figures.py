@@ -34,7 +34,10 @@ def _fig(nrows: int, ncols: int, w: float, h: float):
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path)
+    from ..execution.files import write_file
+
+    path = Path(path)
+    write_file(path, lambda fh: fig.savefig(fh, format=path.suffix.lower().lstrip(".") or "png"))
     return path
 
 

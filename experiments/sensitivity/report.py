@@ -158,9 +158,18 @@ def unconverged_notice(sobol, spec) -> str | None:
 
 
 def write_report(res: StudyResult) -> list[Path]:
-    """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder."""
+    """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder
+    (each file written atomically, never through a link: ``experiments.execution.files``).
+    ``study.json`` is the completion marker: removed first, written last with the SHA-256 of every
+    other file, and checked by :func:`~.study.load_study`; a study killed while writing its report
+    has none, and reads as incomplete."""
+    import hashlib
+
+    from ..execution.files import write_file, write_text
+
     out = res.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").unlink(missing_ok=True)  # incomplete from here until the end (never follows a link)
     sob, mor = res.sobol, res.morris
     written: list[Path] = []
     tables = {
@@ -177,8 +186,8 @@ def write_report(res: StudyResult) -> list[Path]:
                 df[c] = df[c].map(lambda v: v if isinstance(v, str) or v is None else json.dumps(v, default=str))
             elif isinstance(df[c].dtype, pd.CategoricalDtype):
                 df[c] = df[c].astype(str)
-        df.to_csv(out / f"{name}.csv", index=False)
-        df.to_parquet(out / f"{name}.parquet", index=False)
+        write_file(out / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
+        write_file(out / f"{name}.parquet", lambda fh, df=df: df.to_parquet(fh, index=False))
         written += [out / f"{name}.csv", out / f"{name}.parquet"]
     pooled = [o for o in sob.labels if "." not in o]
     sel_factors = set(sob.factors)
@@ -201,9 +210,6 @@ def write_report(res: StudyResult) -> list[Path]:
         "run_seconds": res.run_seconds, "seconds": res.seconds, "executor": res.executor, "answer": res.answer,
         "stores": {"morris": str(mor.store), "sobol": str(sob.store)},
     }
-    (out / "study.json").write_text(json.dumps(study_json, indent=1, default=str), encoding="utf-8")
-    written.append(out / "study.json")
-
     n_replicates = spec.study.replicates
     hist = sob.history.groupby("N", sort=True)["movement"].first()
     lines = [f"# Sensitivity study `{spec.name}`: capacity, leadership, substantiveness and continuity", ""]
@@ -295,8 +301,11 @@ def write_report(res: StudyResult) -> list[Path]:
     lines.append("\n## Files\n")
     lines.append("Tables (CSV and Parquet): " + ", ".join(f"`{n}`" for n in tables) + ". Runs: `" + str(sob.store) + "`, `" + str(mor.store)
              + "` (load with `experiments.sweep.load_results`). `study.json`: spec, answer, provenance.")
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out / "report.md", "\n".join(lines) + "\n")
     written.append(out / "report.md")
+    study_json["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in written}
+    write_text(out / "study.json", json.dumps(study_json, indent=1, default=str))  # last: the study is complete
+    written.append(out / "study.json")
     return written
 
 

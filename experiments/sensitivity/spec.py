@@ -256,7 +256,7 @@ def validate_sensitivity_spec(data: Any, base_dir: str | Path | None = None, sou
     if not isinstance(data, dict):
         raise SensitivityError(f"sensitivity spec: expected a table, got {type(data).__name__}")
     try:
-        spec = SensitivitySpec.model_validate(data)
+        spec = SensitivitySpec.model_validate(data, strict=True)  # no true for a number, no text for a number or boolean
     except ValidationError as exc:
         raise SensitivityError(format_validation_errors(exc, SensitivitySpec, "sensitivity spec")) from None
     spec._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()

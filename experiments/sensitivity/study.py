@@ -55,21 +55,22 @@ class StudyResult:
 
 
 def run_study(spec: SensitivitySpec | str | Path, out_dir: str | Path, *, workers=None, scheduler=None, quiet: bool = False,
-              report: bool = True) -> StudyResult:
+              report: bool = True, allow_mixed_code: bool = False) -> StudyResult:
     """Morris over every factor, Sobol' on the groups the selection rule keeps, the answer and the
     report (``out_dir/report.md``, figures, CSV/Parquet indices). Resumes from runs already stored."""
     if not isinstance(spec, SensitivitySpec):
         spec = load_sensitivity_spec(spec)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SensitivityError(f"--out {out}: exists and is not a folder")
+    from ..execution.outputs import check_out
+
+    out = check_out(out, "sensitivity")  # not a file, not a folder of another kind, no link inside
     t0 = time.perf_counter()
     space = FactorSpace(spec)
     for key, g in (("answer.capacity", spec.answer.capacity), ("answer.authority", spec.answer.authority), ("answer.buy_in", spec.answer.buy_in)):
         if g not in space.group_names:
             raise SensitivityError(f"{key}: {g!r} is not a group; allowed: {', '.join(space.group_names)}")
     out.mkdir(parents=True, exist_ok=True)
-    engine = _Engine(space, spec.study.replicates, spec.study.seed, workers, scheduler, quiet)
+    engine = _Engine(space, spec.study.replicates, spec.study.seed, workers, scheduler, quiet, allow_mixed_code)
     try:
         morris = run_morris(spec, out, _engine=engine)
         sobol = run_sobol(spec, out, groups=morris.selected_groups, _engine=engine)
@@ -205,11 +206,32 @@ def answer_question(spec: SensitivitySpec, sobol: SobolResult, contrasts: dict) 
 
 def load_study(out_dir: str | Path) -> dict[str, pd.DataFrame]:
     """The tables a finished study wrote (Parquet), by name: morris, selection, sobol, sobol_s2,
-    sobol_history, noise, types, type_means, factors."""
+    sobol_history, noise, types, type_means, factors -- each checked against the SHA-256 that
+    ``study.json`` (written last) lists; an incomplete or damaged folder raises SensitivityError."""
+    import hashlib
+    import json
+
     out = Path(out_dir)
+    try:
+        files = json.loads((out / "study.json").read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        if not list(out.glob("*.parquet")):
+            raise SensitivityError(f"{out}: no study tables (*.parquet); run the study first") from None
+        raise SensitivityError(f"{out}: incomplete (no study.json listing its files: the report was being written "
+                               "when the study stopped, or the folder was edited); run the same command again") from None
     tables = {}
-    for p in sorted(out.glob("*.parquet")):
-        tables[p.stem] = pd.read_parquet(p)
+    for name, sha in sorted(files.items()):
+        p = out / name
+        try:
+            data = p.read_bytes()
+        except OSError:
+            raise SensitivityError(f"{p}: missing; the study's folder is incomplete: run the same command again") from None
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise SensitivityError(f"{p}: does not match its checksum in study.json (damaged or changed); run the same command again")
+        if p.suffix == ".parquet":
+            import io
+
+            tables[p.stem] = pd.read_parquet(io.BytesIO(data))
     if not tables:
         raise SensitivityError(f"{out}: no study tables (*.parquet); run the study first")
     return tables

@@ -149,6 +149,15 @@ def make_plan(
     if not isinstance(base, Scenario):
         raise ValueError(f"scenario: expected an experiments.scenario.Scenario, got {type(base).__name__}")
     fixed = tuple(fixed)
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    refuse_repeated_keys(list(design.columns) if isinstance(design, pd.DataFrame) else [], "design.factors")
+    fixed_keys = override_keys(list(fixed))
+    for col in (design.columns if isinstance(design, pd.DataFrame) else []):
+        try:
+            refuse_repeated_keys([*fixed_keys, str(col)], "sweep.set and design.factors")
+        except ScenarioError as exc:
+            raise ScenarioError(f"{exc} (a factor and a fixed value of sweep.set: the factor would replace it)") from None
     if fixed:
         try:
             base = apply_overrides(base, list(fixed))

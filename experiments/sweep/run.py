@@ -16,10 +16,8 @@ from sim.results import OUTCOME_NAMES
 from ..execution.executor import make_executor
 from ..execution.session import now, open_store, run_session
 from ..execution.provenance import git_commit, package_version, provenance
-from ..scenario import (
-    Scenario,
-    dump_scenario,
-)
+from ..scenario import Scenario
+from ..scenario.io import scenario_text
 from .plan import SweepPlan, make_plan, plan_sweep
 from .spec import DEFAULT_CHUNK_SIZE, SweepSpec, _SHOWN_ERRORS
 from .worker import run_chunk
@@ -148,13 +146,16 @@ def run_sweep(
     scheduler: Any = None,
     resume: bool = False,
     quiet: bool = False,
+    allow_mixed_code: bool = False,
 ) -> SweepResult:
     """Run a sweep into ``out_dir`` and return what was done.
 
     ``workers``: local worker processes (default: every core; 1 runs in this process).
     ``scheduler``: a Dask scheduler address (``tcp://host:port``) or a ``distributed.Client``; the
     same tasks then run on that cluster. ``resume``: continue the sweep already in ``out_dir``
-    (same plan), skipping its finished chunks; without it a non-empty ``out_dir`` is refused.
+    (same plan), skipping its finished chunks and recomputing any that no longer verify; without it
+    a non-empty ``out_dir`` is refused. Resuming a store computed by other code (another version,
+    or edited ``sim/`` sources) is refused unless ``allow_mixed_code`` (the mix is then recorded).
     ``quiet``: no progress bar (there is none anyway when stderr is not a terminal).
     Ctrl-C stops the sweep cleanly (finished chunks are kept) and re-raises KeyboardInterrupt.
     """
@@ -171,7 +172,6 @@ def run_sweep(
     }
     manifest = {
         "format": "coherence-sim sweep",
-        "format_version": 1,
         "name": plan.name,
         "plan_hash": plan.plan_hash,
         "plan": plan.summary(),
@@ -181,13 +181,13 @@ def run_sweep(
     }
     if scheduler is not None and workers is not None:
         raise ValueError("workers: give either the number of local workers or a Dask scheduler, not both")
-    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler)
+    store, executor = open_store(out, manifest, resume=resume, scheduler=scheduler, allow_mixed_code=allow_mixed_code,
+                                 expected_keys=lambda c: plan_keys(plan, c))
     schema = runs_schema(plan)
 
     def before() -> None:
-        if not (out / "scenario.toml").exists():
-            dump_scenario(plan.base, out / "scenario.toml")  # atomic itself; loadable by load_scenario
-        store.write_static("design.parquet", lambda p: _write_design(plan, p))
+        store.write_static("scenario.toml", scenario_text(plan.base, ".toml").encode("utf-8"))  # loadable by load_scenario
+        store.write_static("design.parquet", lambda fh: _write_design(plan, fh))
 
     done = run_session(
         store, plan.n_chunks, compute=run_chunk, task_of=plan.task, key_of=lambda c: f"coherence-sweep-{c:06d}",
@@ -228,11 +228,19 @@ def run_design(
     scheduler: Any = None,
     resume: bool = False,
     quiet: bool = False,
+    allow_mixed_code: bool = False,
 ) -> SweepResult:
     """Run an externally made design (e.g. a SALib sample): ``design`` has one row per design point
     and one column per factor, named by its dotted scenario key. See :func:`run_sweep`."""
     plan = make_plan(base_scenario, design, replicates, seed, chunk_size=chunk_size, name=name, fixed=fixed, kind="table")
-    return run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet)
+    return run_sweep(plan, out_dir, workers=workers, scheduler=scheduler, resume=resume, quiet=quiet,
+                     allow_mixed_code=allow_mixed_code)
+
+
+def plan_keys(plan: SweepPlan, c: int) -> np.ndarray:
+    """The (design point, replicate) pairs the plan puts in chunk ``c`` ((n, 2); IndexError beyond the plan)."""
+    j = np.arange(plan.runs_of_chunk(c).start, plan.runs_of_chunk(c).stop, dtype=np.int64)
+    return np.column_stack([j // plan.replicates, j % plan.replicates])
 
 
 def _store_chunk(store, plan: SweepPlan, schema, c: int, result: dict, attempt: int) -> int:
@@ -242,12 +250,13 @@ def _store_chunk(store, plan: SweepPlan, schema, c: int, result: dict, attempt: 
         c,
         runs,
         elements,
-        {"runs": runs.num_rows, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"], "attempt": attempt},
+        {"runs": runs.num_rows, "errors": n_err, "seconds": round(result["seconds"], 3), "worker": result["worker"], "attempt": attempt,
+         "model": result.get("model")},
     )
     return runs.num_rows
 
 
-def _write_design(plan: SweepPlan, p: Path) -> None:
+def _write_design(plan: SweepPlan, p) -> None:
     """The design as Parquet: design_point, the factor columns (as in the runs table), scenario_hash."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -45,6 +45,17 @@ class SweepSection(BaseModel):
     chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, le=100_000, strict=True)
     set: list[str] = Field(default_factory=list, max_length=10_000)
 
+    @field_validator("set")
+    @classmethod
+    def _once(cls, v):
+        from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+        try:
+            refuse_repeated_keys(override_keys(v), "set")
+        except ScenarioError as exc:
+            raise ValueError(str(exc).removeprefix("set: ")) from None
+        return v
+
 
 class GridDesign(BaseModel):
     """``[design] kind = "grid"``: every combination of ``[design.factors]`` key = [values]."""
@@ -157,13 +168,14 @@ def _short(v: Any) -> str:
 def _flatten_keys(d: dict, leaf, prefix: str = "") -> dict:
     """``{"parameters": {"uptake_rate": [..]}}`` -> ``{"parameters.uptake_rate": [..]}`` (TOML's
     unquoted dotted keys make nested tables; quoted ones do not -- both mean the same factor)."""
-    out = {}
+    out: dict = {}
     for k, v in d.items():
         key = f"{prefix}.{k}" if prefix else str(k)
-        if leaf(v):
-            out[key] = v
-        else:
-            out.update(_flatten_keys(v, leaf, key))
+        items = {key: v} if leaf(v) else _flatten_keys(v, leaf, key)
+        for kk, vv in items.items():
+            if kk in out:  # e.g. "parameters.uptake_rate" = [...] and [design.factors.parameters] uptake_rate = [...]
+                raise ValueError(f"{kk}: given twice (as a quoted dotted key and inside a table); give each factor once")
+            out[kk] = vv
     return out
 
 
@@ -172,7 +184,7 @@ def validate_sweep_spec(data: Any, base_dir: str | Path | None = None, source: s
     if not isinstance(data, dict):
         raise ScenarioError(f"sweep spec: expected a table with [sweep] and [design], got {type(data).__name__}")
     try:
-        spec = SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(data, strict=True)  # no true for a number, no text for a number or boolean
     except ValidationError as exc:
         raise ScenarioError(format_validation_errors(exc, SweepSpec, "sweep spec")) from None
     spec._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()

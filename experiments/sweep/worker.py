@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sim.results import OUTCOME_NAMES
 from sim.vocab import Element
-from ..execution.provenance import content_hash, git_commit, package_version
+from ..execution.provenance import content_hash, git_commit, model_identity, package_version
 from ..execution.runner import run_replicates
 from ..scenario import (
     Scenario,
@@ -201,6 +201,7 @@ def run_chunk(task: dict) -> dict:
         "elements": elements,
         "version": package_version(),
         "git_commit": git_commit(),
+        "model": model_identity(),
         "seconds": time.perf_counter() - t0,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +14,7 @@ import numpy as np
 from sim.results import OUTCOME_NAMES
 from ..case import DEFAULT_REPLICATES, DEFAULT_SEED, REPORT_TABLES, CaseRun, run_scenario, summarise
 from ..execution.provenance import content_hash, provenance
-from ..scenario import Scenario, apply_overrides, default_scenario, dump_scenario, load_scenario, scenario_dict
+from ..scenario import Scenario, apply_overrides, default_scenario, load_scenario, scenario_dict
 from .library import WhatIfSpec, get_whatif, load_whatif_library, resolve_override
 
 
@@ -436,31 +434,25 @@ class WhatIf:
         return forest_plot(self, path)
 
     def write(self, outdir: str | Path, figure: bool = True) -> list[Path]:
-        """Write whatif.json, whatif.png (unless ``figure`` is false) and both scenarios into
-        ``outdir``. Everything is built in a staging folder first: on an error nothing is written."""
-        outdir = Path(outdir)
-        if outdir.exists() and not outdir.is_dir():
-            raise OSError(f"--out {outdir}: exists and is not a folder")
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        staging = Path(tempfile.mkdtemp(prefix="coherence-whatif-"))
-        try:
-            files = [staging / "whatif.json"]
-            files[0].write_text(text, encoding="utf-8")
+        """Write whatif.json, whatif.png (unless ``figure`` is false), both scenarios and
+        ``manifest.json`` into ``outdir``, as a whole (``experiments.execution.outputs.StagedOutput``:
+        built in a hidden folder beside ``outdir``, then swapped into place): on an error, Ctrl-C or
+        kill -9 ``outdir`` stays as it was. A folder of another kind, or with a link inside, is refused."""
+        from ..execution.outputs import StagedOutput, check_out
+        from ..scenario.io import scenario_text
+
+        outdir = check_out(outdir, "whatif", replaces=True)
+        data = self.to_dict()
+        text = json.dumps(data, indent=2, allow_nan=False)
+        with StagedOutput(outdir, "whatif") as stage:
+            written = [stage.write("whatif.json", text.encode("utf-8"))]
             if figure:
-                files.append(self.figure(staging / "whatif.png"))
-            files.append(dump_scenario(self.baseline.scenario, staging / "baseline_scenario.toml"))
-            files.append(dump_scenario(self.counterfactual.scenario, staging / "counterfactual_scenario.toml"))
-            outdir.mkdir(parents=True, exist_ok=True)
-            written = []
-            for f in files:
-                dst = outdir / f.name
-                tmp = outdir / (f.name + ".tmp")
-                shutil.copyfile(f, tmp)
-                tmp.replace(dst)
-                written.append(dst)
-            return written
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                written += stage.record([self.figure(stage.path / "whatif.png")])
+            written.append(stage.write("baseline_scenario.toml", scenario_text(self.baseline.scenario, ".toml").encode("utf-8")))
+            written.append(stage.write("counterfactual_scenario.toml",
+                                       scenario_text(self.counterfactual.scenario, ".toml").encode("utf-8")))
+            stage.commit(provenance=data.get("provenance"))
+        return written
 
 
 def _base_scenario(base: Scenario | str | Path | None) -> Scenario:
@@ -495,12 +487,16 @@ def run_whatif(
     anything runs. With no overrides at all the counterfactual equals the baseline and every
     difference is exactly zero.
     """
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
-        raise ValueError(f"replicates: {replicates!r} must be a whole number >= 1")
+    from ..case import _check_replicates
+
+    _check_replicates(replicates)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: {seed!r} must be a whole number >= 0")
     if isinstance(overrides, str):
         overrides = (overrides,)
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    refuse_repeated_keys(override_keys(list(overrides)), "--set")  # (they may repeat the named what-if's keys: documented)
     spec = None
     if name is not None:
         lib = library if isinstance(library, Mapping) else load_whatif_library(library)
@@ -516,6 +512,10 @@ def run_whatif(
     baseline_s, baseline_overrides = _baseline_scenario(baseline, base_s, library)
     if question is None:
         question = spec.question if spec else ("What if " + ", ".join(given) + "?" if given else "No change (baseline against itself)")
+    from ..scenario.io import scenario_text
+
+    for arm in (base_s, cf):  # before running: a scenario whose file could not be read back is refused
+        scenario_text(arm, ".toml")
     total = 2 * replicates
 
     def arm_progress(offset: int):

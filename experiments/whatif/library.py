@@ -125,6 +125,13 @@ def _spec(e, where: str) -> WhatIfSpec:
         raise WhatIfLibraryError(f"{where}.question: needs one line of text (at most 200 characters)")
     if not isinstance(sets, list) or not sets or not all(isinstance(s, str) and "=" in s for s in sets):
         raise WhatIfLibraryError(f"{where}.set: needs a non-empty list of \"KEY=VALUE\" strings")
+    from ..scenario import ScenarioError
+    from ..scenario.overrides import override_keys, refuse_repeated_keys
+
+    try:
+        refuse_repeated_keys(override_keys(sets), f"{where}.set")
+    except ScenarioError as exc:
+        raise WhatIfLibraryError(str(exc)) from None
     lines = e.get("lines", [])
     if not isinstance(lines, list) or not all(isinstance(l, str) for l in lines):
         raise WhatIfLibraryError(f"{where}.lines: needs a list of strings like \"941\" or \"941-950\"")

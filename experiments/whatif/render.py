@@ -260,9 +260,10 @@ def forest_plot(w: WhatIf, path: str | Path) -> Path:
             + ("Changes: " + "; ".join(changes) + "." if changes else "No changes.")
         )
         fig.supxlabel(_wrap(caption, 150), fontsize=8.5, style="italic", color="#333333")
+        from ..execution.files import write_file
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI, facecolor="white")
+        write_file(path, lambda fh: fig.savefig(fh, format=path.suffix.lower().lstrip(".") or "png", dpi=DPI, facecolor="white"))
         fig.clear()
     return path
 
