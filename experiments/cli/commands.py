@@ -138,10 +138,13 @@ def app(args: argparse.Namespace) -> int:
     import subprocess
 
     # Solara's assets proxy (its default) serves the CDN files from the solara-assets package:
-    # the page works offline. Never turn it off here.
-    env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
+    # the page works offline. Never turn it off here. Nothing leaves the machine: no telemetry
+    # (Solara sends usage events to Mixpanel unless told not to) and no version check against the
+    # package index (``--no-check-version``); no "runs on Solara" banner over the page's corner.
+    env = {**os.environ, "SOLARA_ASSETS_PROXY": "true", "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "False",
+           "SOLARA_THEME_SHOW_BANNER": "False"}
     cmd = [sys.executable, "-m", "solara", "run", "experiments.app.page", "--host", args.host, "--port", str(args.port),
-           "--production", "--no-open", "--log-level", "warning"]
+           "--production", "--no-open", "--no-check-version", "--log-level", "warning"]
     print(f"coherence-sim app: serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     try:
         return subprocess.call(cmd, env=env)
