@@ -31,10 +31,10 @@ from experiments.discovery import (  # noqa: E402
 from sim.results import OUTCOME_NAMES  # noqa: E402
 
 # The planted box: Diamond's share consistent is high (0.6 +- 0.12 per replicate) exactly where
-# change_rate >= 0.3, buy_in <= 0.6, the lead has authority and the district has <= 10,000 students;
+# uptake_rate >= 0.3, buy_in <= 0.6, the lead has authority and the district has <= 10,000 students;
 # low (0.1 +- 0.12) elsewhere. noise_a, noise_b and provider.kind play no part.
 PLANTED = {
-    "parameters.change_rate": ("min", 0.3),
+    "parameters.uptake_rate": ("min", 0.3),
     "districts.Diamond.lead.buy_in": ("max", 0.6),
     "districts.Diamond.students": ("max", 10_000),
 }
@@ -44,7 +44,7 @@ NOISE = ("parameters.noise_a", "parameters.noise_b", "provider.kind")
 def synthetic_runs(n: int = 300, replicates: int = 2, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = pd.DataFrame({
-        "parameters.change_rate": rng.uniform(0, 1, n),
+        "parameters.uptake_rate": rng.uniform(0, 1, n),
         "districts.Diamond.lead.buy_in": rng.uniform(0, 1, n),
         "districts.Diamond.lead.positional_authority": rng.random(n) < 0.5,
         "districts.Diamond.students": rng.integers(300, 16_001, n),
@@ -52,7 +52,7 @@ def synthetic_runs(n: int = 300, replicates: int = 2, seed: int = 0) -> tuple[pd
         "parameters.noise_b": rng.uniform(0, 1, n),
         "provider.kind": rng.choice(["pl_provider", "publisher", "bundle"], n),
     })
-    inbox = ((x["parameters.change_rate"] >= 0.3) & (x["districts.Diamond.lead.buy_in"] <= 0.6)
+    inbox = ((x["parameters.uptake_rate"] >= 0.3) & (x["districts.Diamond.lead.buy_in"] <= 0.6)
              & x["districts.Diamond.lead.positional_authority"] & (x["districts.Diamond.students"] <= 10_000)).to_numpy()
     rows = []
     for i in range(n):
@@ -183,7 +183,7 @@ def test_replicates_nan_and_failed_runs():
     runs = pd.DataFrame({
         "design_point": [0, 0, 1, 1, 2, 2, 3, 3],
         "replicate": [0, 1] * 4,
-        "parameters.change_rate": [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4],
+        "parameters.uptake_rate": [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4, 0.4],
         "Diamond.share_consistent": [0.5, 1.0, np.nan, np.nan, 0.2, 0.9, 0.1, 0.2],
         "Diamond.elements_changed": [2.0, 6.0, 0.0, 0.0, 5.0, 5.0, 4.0, 4.0],
         "status": ["ok", "ok", "ok", "ok", "ok", "error", "ok", "ok"],
@@ -260,7 +260,7 @@ def test_the_documented_call_on_the_sweep_it_describes(tmp_path):
     run_sweep(plan_sweep(spec), tmp_path / "lhs", workers=1, quiet=True)
     ns = run_snippet("discover", STORE=tmp_path / "lhs", OUT=tmp_path / "out")
     res = ns["res"]
-    assert res.outcome == "Avalon.share_consistent" and len(res.points.x) == 40 and res.stability["bootstrap"] == 50
+    assert res.outcome == "Diamond.share_consistent" and len(res.points.x) == 40 and res.stability["bootstrap"] == 50
     assert (tmp_path / "out" / "answer.txt").read_text().strip() == res.text
     assert "districts.Avalon.lead.buy_in" in res.feature_scores.index
 
@@ -282,16 +282,17 @@ def test_discover_on_a_tiny_real_sensitivity_store(tmp_path):
     m = sens.run_morris(spec, tmp_path / "study", workers=1, quiet=True)
     sens.run_sobol(spec, tmp_path / "study", groups=["capacity", "lead_authority", "competing_holder"], workers=1, quiet=True)
     res = discover(tmp_path / "study", "share_consistent", above=0.6, out=tmp_path / "out", bootstrap=5)
-    # both stages' design points, the natural values of every factor (x.NAME) that varies
+    # both stages' design points (less those where the district changed nothing in every replicate:
+    # left out and counted), the natural values of every factor (x.NAME) that varies
     assert set(res.points.stages) == {p.name for p in (tmp_path / "study" / "runs").iterdir()}
-    assert len(res.points.x) == sum(res.points.stages.values())
+    assert len(res.points.x) + res.points.dropped_nan == sum(res.points.stages.values())
     assert "competing_holder" in res.points.x.columns and not any(c.startswith(("u.", "x.")) for c in res.points.x.columns)
     assert res.points.x["capacity_framework"].dtype == object or str(res.points.x["capacity_framework"].dtype) in ("str", "string")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)
     morris = discover(tmp_path / "study", "share_consistent", above=0.6, stage="morris", bootstrap=0)
     n_morris = pd.concat([pd.read_parquet(p) for p in (m.store / "runs").glob("*.parquet")])["design_point"].nunique()
-    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) == n_morris
+    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) + morris.points.dropped_nan == n_morris
     one = discover(m.store, "share_consistent", above=0.6, bootstrap=0)  # one stage's store, directly
-    assert len(one.points.x) == n_morris and one.chosen.limits == morris.chosen.limits
+    assert len(one.points.x) == len(morris.points.x) and one.chosen.limits == morris.chosen.limits
     with pytest.raises(DiscoveryError, match="stage: 'fast' matches none of the study's stores; allowed: morris-"):
         discover(tmp_path / "study", "share_consistent", above=0.6, stage="fast")
