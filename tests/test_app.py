@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from experiments.app import (ALL, CoherenceApp, DEFAULT_SETTINGS, build_conditions, caption_text, choice_label,
-                             choice_value, dimensions_svg, element_states, elements_html, month_events, model_params,
-                             scenario_choices)
-from experiments.app.views import CAPTION_CLAUSES, _event_phrase, long_month
+                             choice_value, dimensions_svg, element_states, elements_html, model_params, scenario_choices)
+from experiments.app.views import CAPTION_CLAUSES
+from experiments.narrative import _event_phrase, long_month, month_caption, month_clauses
 from experiments.cli import build_parser
 from sim.model import CoherenceModel
 from sim.records import SOURCE_INITIATIVE, EventRecord
@@ -137,7 +137,7 @@ def test_caption_tells_this_month_in_words():
         text = caption_text(app)
         assert text.startswith(long_month(m) + ":") and text.endswith(".")
         assert "_" not in text  # no codes
-        clauses = month_events(app, m)
+        clauses = month_clauses(app, m)
         for kind, _ in clauses:
             if kind in told_any:
                 told_any[kind] = True
@@ -149,6 +149,12 @@ def test_caption_tells_this_month_in_words():
         # the month's own events, and only those
         assert [k for k, _ in clauses].count("taken_up") == sum(1 for r in app.event_log if r.month == m and r.kind == "taken_up")
     assert all(told_any.values()), told_any
+    # the same sentence from the run's result, one district's share of it
+    result = RunResult.from_model(app, seed=1)
+    for m in range(app.horizon):
+        assert month_caption(result, m) == month_caption(app, m)
+        diamond = month_caption(result, m, "Diamond")
+        assert all(name not in diamond for name in ("Avalon", "Birchwood", "Cedarville"))
 
 
 def test_caption_phrases_for_the_model_events():

@@ -36,7 +36,7 @@ from .controls import (ALL, AS_IN_SCENARIO, DEFAULT_SCENARIO, DEFAULT_SETTINGS, 
                        model_params, scenario_choices, scenario_title)
 from .model import DIMENSIONS, CoherenceApp, dimension_counts
 from .views import (CaptionView, DimensionsView, DistrictView, MainView, StoryView, caption_text, dimensions_svg,
-                    element_states, elements_html, legend_html, month_events, status_text, story_html)
+                    element_states, elements_html, legend_html, status_text, story_html)
 
 
 def make_page(model: CoherenceApp | None = None):
@@ -68,7 +68,6 @@ __all__ = [
     "MainView",
     "make_page",
     "model_params",
-    "month_events",
     "scenario_choices",
     "scenario_title",
     "status_text",

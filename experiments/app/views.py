@@ -20,26 +20,16 @@ import solara
 from mesa.visualization.utils import update_counter
 from sim import coding
 from sim.calendar import month_label, school_year
-from sim.initiative import MOST
 from sim.model import CoherenceModel
-from sim.records import SOURCE_AGENDA, SOURCE_CURRICULUM, SOURCE_INITIATIVE, SOURCE_OWNER, ChangeRecord
+from sim.records import SOURCE_INITIATIVE
 from sim.structure import NO_ROUTINE
-from sim.vocab import Capacity, ChangeForm, Consistency, Content, Decision, Element, Substantiveness
-from experiments.narrative import element_name, event_text, role_text, timeline_entries
+from sim.vocab import Capacity, Consistency, Content, Decision, Element, Substantiveness
+from experiments.narrative import element_name, long_month, month_caption, month_clauses, role_text, timeline_entries
 from .controls import ALL, scenario_title
 from .model import CoherenceApp, DIMENSIONS
 
 
 # --- words ---------------------------------------------------------------------------------------
-
-_MONTHS = ("July", "August", "September", "October", "November", "December", "January", "February", "March",
-           "April", "May", "June")
-
-
-def long_month(month: int) -> str:
-    """'March 2022' for the model month whose short label is 'Mar 2022' (month 0 is July 2020)."""
-    return f"{_MONTHS[month % 12]} {month_label(month).split()[1]}"
-
 
 _CAPACITY_SHORT = {Capacity.DID_NOT_EXIST: "Did not exist", Capacity.EMERGENT: "Emergent",
                    Capacity.ESTABLISHED: "Established"}
@@ -51,8 +41,6 @@ _CONTENT_WORDS = {
     Content.TRADITIONAL: "district's own way",
 }
 
-_FORM_WORDS = {ChangeForm.ADD_ON: "add-on", ChangeForm.REDESIGN: "redesign", ChangeForm.BUILD: "new routine"}
-_FORM_BY_LABEL = {f.label: f for f in ChangeForm}
 _ELEMENT_BY_LOWER_LABEL = {e.label.lower(): e for e in Element}
 
 # Colours of the consistency codes (the chips of the table and the legend).
@@ -66,10 +54,6 @@ CONSISTENCY_COLOUR = {
 
 def _esc(x) -> str:
     return html.escape(str(x))
-
-
-def _the(role: str) -> str:
-    return f"the {role_text(role)}"
 
 
 def _el(e: Element | int) -> str:
@@ -301,143 +285,26 @@ def elements_html(model: CoherenceModel, district: str | None = None) -> str:
 
 # --- this month, in words ----------------------------------------------------------------------
 
-
-_FORM_NOUN = {ChangeForm.ADD_ON: "add-on to", ChangeForm.REDESIGN: "redesign of", ChangeForm.BUILD: "new routine for"}
-_FORM_VERB = {ChangeForm.ADD_ON: "added a piece to", ChangeForm.REDESIGN: "redesigned", ChangeForm.BUILD: "built a new routine for"}
-
-
-def _change_phrase(c: ChangeRecord) -> str | None:
-    """One change enacted this month, as a clause ("Avalon's Superintendent adopted the team's
-    redesign of instructional framework (high-leverage practices)"). None for the owner's own
-    piece of a reshaped proposal (told with the proposal)."""
-    el = _el(c.element)
-    content = f" ({_CONTENT_WORDS[Content(c.content)]})"
-    if c.source == SOURCE_OWNER:
-        return None
-    if c.source == SOURCE_INITIATIVE:
-        what = f"the team's {_FORM_NOUN[c.form]} {el}{content}"
-        if c.decision == Decision.RESHAPED:
-            return f"{c.district}'s {role_text(c.decided_by)} reshaped {what}, merging in a piece of its own"
-        if c.decision == Decision.ADOPTED:
-            return f"{c.district}'s {role_text(c.decided_by)} adopted {what}"
-        return f"{c.district} {_FORM_VERB[c.form]} {el}{content}"
-    if c.source == SOURCE_AGENDA:
-        holder = c.proposed_by or c.decided_by
-        return f"{c.district}'s {role_text(holder)} pushed a competing vision into {el}"
-    if c.source == SOURCE_CURRICULUM:
-        return f"{c.district} adopted a new curriculum ({_FORM_NOUN[c.form]} {el}{content})"
-    return f"{c.district} {_FORM_VERB[c.form]} {el}{content}"
-
-
-def _event_phrase(rec) -> str:
-    """One event of this month as a clause, in the past tense."""
-    d, k, detail = rec.district, rec.kind, rec.detail
-    m = None
-    if k == "taken_up":
-        m = re.match(r"^the team takes up (?P<el>.+)$", detail)
-        if m:
-            return f"{d}'s team took up {element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}"
-    elif k == "proposal_blocked":
-        m = re.match(r"^(?P<role>.+) blocked the team's (?P<form>.+) of (?P<el>.+)$", detail)
-        if m and m.group("form") in _FORM_BY_LABEL:
-            return (f"{_the(m.group('role'))} blocked {d}'s {_FORM_WORDS[_FORM_BY_LABEL[m.group('form')]]} of "
-                    f"{element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}")
-    elif k == "escalated":
-        m = re.match(r"^the superintendent overruled (?P<role>.+) on (?P<el>.+)$", detail)
-        if m:
-            return (f"{d}'s lead took {element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])} to the superintendent, "
-                    f"who overruled {_the(m.group('role'))}")
-    elif k == "agenda_blocked":
-        m = re.match(r"^(?P<role>.+) kept the (?P<agenda>.+) agenda out of (?P<el>.+)$", detail)
-        if m:
-            return (f"{_the(m.group('role'))} kept {d}'s {m.group('agenda')} agenda out of "
-                    f"{element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}")
-    elif k == "no_traction":
-        return f"{d}'s team could not design the common assessment into its system"
-    elif k == "provider_adapts":
-        m = re.match(r"^the provider turns to (?P<what>.+)$", detail)
-        if m:
-            return f"the provider turned to {m.group('what')}"
-        if detail.startswith("the provider stops asking for the common assessment"):
-            return "the provider stopped asking for the common assessment and helped districts use their own"
-    elif k == "leader_turnover":
-        m = re.match(r"^(?P<role>.+) replaced \(new buy-in (?P<b>[0-9.]+)\)$", detail)
-        if m:
-            return f"{d}'s {role_text(m.group('role'))} left; a successor took the seat (buy-in {float(m.group('b')):.2f})"
-    elif k == "prek_eliminated":
-        return f"{d} ended its pre-K programme (its four-year-olds moved into TK)"
-    elif k == "programme_ended":
-        return "the provider's programme ended; the districts go on alone"
-    # anything else: the narrative's own words (it raises on a kind it does not know)
-    body = event_text(rec)
-    if not d:
-        return body
-    return f"{d}{body}" if body.startswith((":", "'")) else f"{d} {body}"
-
-
-# What a caption tells first when a month holds more than it can say (lower first).
-_PRIORITY = {"provider_adapts": 0, "programme_ended": 0, "prek_eliminated": 1, "proposal_blocked": 2, "escalated": 2,
-             "change": 3, "agenda_blocked": 4, "no_traction": 4, "leader_turnover": 5, "taken_up": 6, "link": 7}
-CAPTION_CLAUSES = 4
-
-
-def month_events(model: CoherenceModel, month: int) -> list[tuple[str, str]]:
-    """What happened in ``month``, as (kind, clause) pairs in the order a caption tells them:
-    the districts' events (take-ups, blocked proposals, escalations, turnover, shocks), the changes
-    enacted, the alignments formed, then the provider's turns. Kinds are event kinds, "change" or
-    "link"."""
-    out = []
-    for rec in model.event_log:
-        if rec.month == month and rec.kind not in ("provider_adapts", "programme_ended"):
-            out.append((rec.kind, _event_phrase(rec)))
-    for c in model.changes:
-        if c.month == month:
-            phrase = _change_phrase(c)
-            if phrase:
-                out.append(("change", phrase))
-    linked: dict[str, list] = {}
-    for l in model.link_log:
-        if l.month == month:
-            linked.setdefault(l.district, []).append(l)
-    for name, links in linked.items():
-        if len(links) == 1:
-            l = links[0]
-            what = "the provider's practice" if l.consistent else "a competing vision"
-            out.append(("link", f"{name} aligned {_el(l.a)} with {_el(l.b)} (both carry {what})"))
-        else:
-            out.append(("link", f"{name} aligned {len(links)} more pairs of its elements"))
-    for rec in model.event_log:  # the provider last: its turns frame the months ahead
-        if rec.month == month and rec.kind in ("provider_adapts", "programme_ended"):
-            out.append((rec.kind, _event_phrase(rec)))
-    return out
+CAPTION_CLAUSES = 4  # the caption tells at most this many things (and how many more there were)
 
 
 def caption_text(model: CoherenceApp) -> str:
-    """This month in one plain-language sentence, e.g. "March 2022: Diamond's team took up
-    student assessments; the Superintendent blocked Cedarville's redesign of teacher learning; the
-    provider turned to ...". At most ``CAPTION_CLAUSES`` clauses, the most telling first (the
-    provider's turns, shocks, blocked or escalated proposals, changes, then take-ups and
-    alignments), and how many more there were. Before the first step, what to do."""
+    """This month in one plain-language sentence (``experiments.narrative.month_caption``), e.g.
+    "March 2022: Diamond's team took up student assessments; the Superintendent blocked
+    Cedarville's redesign of teacher learning; the provider turned to ...", at most
+    ``CAPTION_CLAUSES`` clauses (the most telling first) and how many more there were. A month
+    without events says what the provider did; before the first step, what to do."""
     m = model.month
     if m < 0:
         return (f"Before the start ({long_month(0)}). Press Step to simulate the first month, or ▶ to play "
                 "month after month.")
-    told = month_events(model, m)
-    if len(told) > CAPTION_CLAUSES:
-        keep = sorted(range(len(told)), key=lambda i: (_PRIORITY.get(told[i][0], 5), i))[:CAPTION_CLAUSES]
-        more = len(told) - CAPTION_CLAUSES
-        clauses = [told[i][1] for i in sorted(keep)]
-        clauses.append(f"and {more} more {'thing' if more == 1 else 'things'} (the story so far tells all)")
-    else:
-        clauses = [c for _, c in told]
-    if not clauses:
+    if not month_clauses(model, m):
         plan = model.provider.plan(m) if school_year(m) <= model.program.years else None
         if plan is not None and plan.activities:
             acts = " and ".join(a.label for a in plan.activities)
             return f"{long_month(m)}: the provider held its {acts}; the teams kept working, and no decision was taken."
         return f"{long_month(m)}: no decision was taken this month."
-    text = "; ".join(clauses)
-    return f"{long_month(m)}: {text[0].upper()}{text[1:]}."
+    return month_caption(model, m, max_clauses=CAPTION_CLAUSES, more="(the story so far tells all)")
 
 
 def status_text(model: CoherenceApp) -> str:
