@@ -429,26 +429,35 @@ _FORM_VERB = {ChangeForm.ADD_ON: "added a piece to", ChangeForm.REDESIGN: "redes
 
 
 def _change_phrase(c: ChangeRecord) -> str | None:
-    """One change enacted this month, as a clause ("Avalon's Superintendent adopted the team's
-    redesign of instructional framework (high-leverage practices)"). None for the owner's own
-    piece of a reshaped proposal (told with the proposal)."""
+    """One change enacted this month, as a clause: "Avalon's Superintendent adopted the team's
+    redesign of instructional framework (high-leverage practices)" when decided this month; "Avalon's
+    team's redesign of ..., adopted by the Superintendent in Nov 2021, took effect" when the
+    district's bureaucracy took months. None for the owner's own piece of a reshaped proposal (told
+    with the proposal)."""
     el = _el(c.element)
     content = f" ({_CONTENT_WORDS[Content(c.content)]})"
+    later = c.decided_month != c.month
+    when = f" in {month_label(c.decided_month)}"
     if c.source == SOURCE_OWNER:
         return None
-    if c.source == SOURCE_INITIATIVE:
-        what = f"the team's {_FORM_NOUN[c.form]} {el}{content}"
+    if c.source == SOURCE_INITIATIVE and c.decision in (Decision.ADOPTED, Decision.RESHAPED):
+        owner = role_text(c.decided_by)
         if c.decision == Decision.RESHAPED:
-            return f"{c.district}'s {role_text(c.decided_by)} reshaped {what}, merging in a piece of its own"
-        if c.decision == Decision.ADOPTED:
-            return f"{c.district}'s {role_text(c.decided_by)} adopted {what}"
-        return f"{c.district} {_FORM_VERB[c.form]} {el}{content}"
+            if later:
+                return (f"{c.district}'s team's {_FORM_NOUN[c.form]} {el}{content}, reshaped by the {owner}{when} "
+                        "with a piece of its own merged in, took effect")
+            return f"{c.district}'s {owner} reshaped the team's {_FORM_NOUN[c.form]} {el}{content}, merging in a piece of its own"
+        if later:
+            return f"{c.district}'s team's {_FORM_NOUN[c.form]} {el}{content}, adopted by the {owner}{when}, took effect"
+        return f"{c.district}'s {owner} adopted the team's {_FORM_NOUN[c.form]} {el}{content}"
+    decided = f"decided{when}" if later else ""
     if c.source == SOURCE_AGENDA:
         holder = c.proposed_by or c.decided_by
-        return f"{c.district}'s {role_text(holder)} pushed a competing vision into {el}"
+        return f"{c.district}'s {role_text(holder)} pushed a competing vision into {el}" + (f" ({decided})" if later else "")
     if c.source == SOURCE_CURRICULUM:
         return f"{c.district} adopted a new curriculum ({_FORM_NOUN[c.form]} {el}{content})"
-    return f"{c.district} {_FORM_VERB[c.form]} {el}{content}"
+    what = _CONTENT_WORDS[Content(c.content)] + (f"; {decided}" if later else "")
+    return f"{c.district} {_FORM_VERB[c.form]} {el} ({what})"
 
 
 def _event_phrase(rec) -> str:
