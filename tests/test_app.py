@@ -276,3 +276,28 @@ def test_page_applies_a_setting_at_once_and_each_render_has_its_own_model():
     finally:
         first.close()
         second.close()
+
+
+def test_changing_a_setting_while_playing_stops_playing_and_starts_the_new_run():
+    """Mesa's ModelController kept stepping whatever model the page held when a setting replaced it;
+    the app's controls stop playing, and a playing loop never steps a run it did not start."""
+    import time
+
+    import ipyvuetify as v
+
+    _, rc = _render_page()
+    try:
+        rc.find(v.Select, label="Playing speed (▶)").widget.v_model = "fast: a month every 0.2 s"
+        rc.find(v.Btn, children=["▶"]).widget.click()
+        deadline = time.monotonic() + 20
+        while "Month 1 (" not in _month_html(rc) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Month 1 (" in _month_html(rc)  # it plays
+        assert rc.find(v.Btn, children=["Step"]).widget.disabled
+        rc.find(v.Select, label="District").widget.v_model = "Birchwood"
+        time.sleep(1.0)  # five months at this speed, had it kept playing
+        assert "Start: before month 0" in _month_html(rc) and "district Birchwood" in _month_html(rc)
+        assert rc.find(v.Btn, children=["▶"]).widget.disabled is False
+        assert rc.find(v.Btn, children=["Step"]).widget.disabled is False
+    finally:
+        rc.close()

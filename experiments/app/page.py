@@ -1,22 +1,26 @@
 """The page ``solara run experiments.app.page`` serves (``coherence-sim app`` runs exactly that).
 
 ``Page`` is a Solara component, rendered once per browser session: each session builds its own
-``CoherenceApp`` (nothing is built at import, so no model is shared between sessions). It is put
-together from Mesa's SolaraViz parts -- ``ModelController`` (Reset, play/pause, Step; Mesa's
-``update_counter`` re-renders the views after each step) -- around the app's own settings panel and
-views, rather than from the ``SolaraViz`` component itself, because SolaraViz keeps the parameters
-it collects to itself (so a change could only apply on Reset, with nothing to say one is pending)
-and lays the views in a draggable grid of fixed-height cells (which clipped the element table).
+``CoherenceApp`` (nothing is built at import, so no model is shared between sessions). The views
+re-render on Mesa's ``update_counter`` (``force_update`` after each step), as under Mesa's SolaraViz;
+the page is not the ``SolaraViz`` component itself, because SolaraViz keeps the parameters it
+collects to itself (a change could only apply on Reset, with nothing to say one is pending), its
+``ModelController`` keeps playing when the model is replaced, and it lays the views in a draggable
+grid of fixed-height cells (which clipped the element table).
 
-Settings apply on change: changing one builds a new run with it at once (month 0), and the
-settings panel says so. A setting the model refuses (a seed that is not a whole number) leaves the
-run as it was and shows why.
+``RunControls`` (Reset, play/pause, Step) owns the "playing" state with the page: changing a
+setting stops playing and builds a new run with it at once (month 0), and the settings panel says
+so. A playing loop steps only the run it started with, so a new run is never stepped by an old loop.
+A setting the model refuses (a seed that is not a whole number) leaves the run as it was and shows
+why.
 """
 
 from __future__ import annotations
 
+import time
+
 import solara
-from mesa.visualization.solara_viz import ModelController
+from mesa.visualization.utils import force_update, update_counter
 from .controls import (CAPACITY_KEYS, DEFAULT_SETTINGS, LEADERSHIP_KEYS, ALL, choice_label, choice_value, model_params,
                        scenario_question)
 from .model import CoherenceApp
@@ -30,6 +34,43 @@ DEFAULT_SPEED = "medium: a month every 0.6 s"
 
 def _speed_label(ms: int) -> str:
     return next((label for label, v in SPEEDS.items() if v == ms), DEFAULT_SPEED)
+
+
+@solara.component
+def RunControls(model: solara.Reactive, settings: solara.Reactive, playing: solara.Reactive, interval_ms: solara.Reactive):
+    """Reset (a new run with the current settings), play/pause, Step (one month)."""
+    update_counter.get()  # re-render when a step ends the run
+    running = model.value.running
+
+    def step_once() -> None:
+        m = model.value
+        if m.running:
+            m.step()
+        if not m.running:
+            playing.value = False
+        force_update()
+
+    def reset() -> None:
+        playing.value = False
+        model.value = CoherenceApp(**settings.value)
+
+    def play_loop() -> None:
+        m = model.value  # the run this loop plays: a new run (a setting changed) stops it
+        while playing.value and model.value is m and m.running:
+            time.sleep(interval_ms.value / 1000)
+            if not playing.value or model.value is not m:
+                break
+            m.step()
+            force_update()
+        if model.value is m and not m.running:
+            playing.value = False
+
+    solara.lab.use_task(play_loop, dependencies=[playing.value, model.value], prefer_threaded=True)
+    with solara.Row(justify="space-between"):
+        solara.Button(label="Reset", color="primary", on_click=reset)
+        solara.Button(label="❚❚" if playing.value else "▶", color="primary", disabled=not running,
+                      on_click=lambda: playing.set(not playing.value))
+        solara.Button(label="Step", color="primary", on_click=step_once, disabled=playing.value or not running)
 
 
 @solara.component
@@ -72,8 +113,7 @@ def Page():
     generation = solara.use_reactive(0)
     error = solara.use_reactive("")
     play_interval = solara.use_reactive(SPEEDS[DEFAULT_SPEED])
-    render_interval = solara.use_reactive(1)
-    use_threads = solara.use_reactive(False)
+    playing = solara.use_reactive(False)
 
     def on_change(key: str, label: str) -> None:
         try:
@@ -83,17 +123,17 @@ def Page():
             error.value = str(e)
             generation.value += 1  # redraw the settings as they were
             return
+        playing.value = False
         error.value = ""
         settings.value = new
         model.value = run
-        generation.value += 1  # a fresh controller: not playing, Step enabled
+        generation.value += 1
 
     with solara.AppBar():
         solara.AppBarTitle(TITLE)
     with solara.Sidebar():
         with solara.Card("Run month by month", margin=0):
-            ModelController(model, model_parameters=settings, play_interval=play_interval,
-                            render_interval=render_interval, use_threads=use_threads).key(f"controller-{generation.value}")
+            RunControls(model, settings, playing, play_interval)
             solara.Select("Playing speed (▶)", value=_speed_label(play_interval.value), values=list(SPEEDS),
                           on_value=lambda label: play_interval.set(SPEEDS[label]))
         with solara.Card("Settings", margin=0, style={"margin-top": "12px"}):
@@ -102,7 +142,7 @@ def Page():
 
 
 def make_page(model: CoherenceApp | None = None):
-    """The page's main area for ``model`` (default: a new run of the four-district case) with Mesa's
+    """The page's main area for ``model`` (default: a new run of the four-district case) with the
     run controls in the sidebar, for rendering outside ``solara run`` (benchmarks/bench_app.py).
     Settings are not shown: ``model`` is given."""
     model = model if model is not None else CoherenceApp()
@@ -110,12 +150,11 @@ def make_page(model: CoherenceApp | None = None):
     @solara.component
     def Fixed():
         reactive = solara.use_reactive(model)
-        play_interval = solara.use_reactive(400)
-        render_interval = solara.use_reactive(1)
-        use_threads = solara.use_reactive(False)
+        settings = solara.use_reactive(dict(model.settings))
+        playing = solara.use_reactive(False)
+        interval = solara.use_reactive(SPEEDS[DEFAULT_SPEED])
         with solara.Sidebar():
-            ModelController(reactive, model_parameters=dict(model.settings), play_interval=play_interval,
-                            render_interval=render_interval, use_threads=use_threads)
+            RunControls(reactive, settings, playing, interval)
         MainView(reactive.value)
 
     return Fixed()
