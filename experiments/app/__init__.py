@@ -8,7 +8,7 @@ page and no model). Part of the shell: it may use every layer.
 
 Run it with ``coherence-sim app`` (binds to 127.0.0.1:8765) or ``solara run experiments.app.page``.
 
-In the sidebar: Mesa's run controls (Reset, play/pause, Step) and the settings -- a scenario (the
+In the sidebar: the run controls (Reset, play/pause, Step) and the settings -- a scenario (the
 four-district case, or one of the named what-ifs of ``experiments/data/whatifs.toml``), a district
 (one of the four, or all), the chosen district's leadership (the lead's positional authority and
 buy-in, a competing authority holder), its starting capacity per element, and the seed. **A change
