@@ -2,8 +2,8 @@
 
 The page (experiments/app/page.py ``make_page``) is rendered with Solara's ``solara.render`` (no browser,
 no websocket); clicking its Step button runs Mesa's ``do_step``: one model step, then a forced
-re-render of the elements network and table, the four-dimensions chart (inline SVG) and the
-narrative event log. Reports the median (and 90th percentile) over the months of a run, for all
+re-render of the caption, the district's element table, the four-dimensions chart (inline SVG) and
+the story so far. Reports the median (and 90th percentile) over the months of a run, for all
 four districts (the largest page) and for one district, plus the parts on their own.
 
     .venv/bin/python benchmarks/bench_app.py [--runs 3] [--json PATH]
@@ -55,24 +55,25 @@ def bench_page(district: str, runs: int) -> dict:
 
 
 def bench_parts(runs: int) -> dict:
-    """The same work without Solara: model step, element HTML, narrative, the dimensions chart's SVG."""
-    from experiments.app import CoherenceApp, dimensions_svg, elements_html
-    from experiments.narrative import narrate
+    """The same work without Solara: model step, the caption and the element HTML, the story so far,
+    the dimensions chart's SVG."""
+    from experiments.app import CoherenceApp, caption_text, dimensions_svg, elements_html, story_html
 
-    parts = {"model_step": [], "elements_html": [], "narrate": [], "dimensions_svg": []}
+    parts = {"model_step": [], "caption_and_elements_html": [], "story": [], "dimensions_svg": []}
     for r in range(runs):
         model = CoherenceApp(seed=42 + r)
         for _ in range(model.horizon):
             t0 = time.perf_counter()
             model.step()
             t1 = time.perf_counter()
+            caption_text(model)
             elements_html(model)
             t2 = time.perf_counter()
-            narrate(model, up_to_month=model.month)
+            story_html(model, model.district_list[0].name)
             t3 = time.perf_counter()
             dimensions_svg(model)
             t4 = time.perf_counter()
-            for k, a, b in (("model_step", t0, t1), ("elements_html", t1, t2), ("narrate", t2, t3), ("dimensions_svg", t3, t4)):
+            for k, a, b in (("model_step", t0, t1), ("caption_and_elements_html", t1, t2), ("story", t2, t3), ("dimensions_svg", t3, t4)):
                 parts[k].append((b - a) * 1000)
     return {k: statistics.median(v) for k, v in parts.items()}
 

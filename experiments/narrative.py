@@ -47,6 +47,9 @@ __all__ = [
     "element_name",
     "event_log",
     "event_text",
+    "long_month",
+    "month_caption",
+    "month_clauses",
     "narrate",
     "role_text",
     "timeline",
@@ -390,6 +393,181 @@ def _join(words: list[str]) -> str:
     if len(words) <= 2:
         return " and ".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# --- a month in one sentence (the app's caption, notebook 04's month-by-month story) ---------------
+
+_MONTH_NAMES = ("July", "August", "September", "October", "November", "December", "January", "February", "March",
+                "April", "May", "June")
+
+
+def long_month(month: int) -> str:
+    """'March 2022' for model month 20 (month 0 is July 2020)."""
+    return f"{_MONTH_NAMES[month % 12]} {month_label(month).split()[1]}"
+
+
+_CONTENT_WORDS = {
+    Content.SIGNATURE: "Counting Collections",
+    Content.PRINCIPLES: "high-leverage practices",
+    Content.COMPETING: "competing vision",
+    Content.TRADITIONAL: "district's own way",
+}
+_FORM_WORDS = {ChangeForm.ADD_ON: "add-on", ChangeForm.REDESIGN: "redesign", ChangeForm.BUILD: "new routine"}
+_FORM_BY_LABEL = {f.label: f for f in ChangeForm}
+
+
+def _the(role: str) -> str:
+    return f"the {role_text(role)}"
+
+
+def _el(e) -> str:
+    return element_name(Element(int(e)))
+
+
+_FORM_NOUN = {ChangeForm.ADD_ON: "add-on to", ChangeForm.REDESIGN: "redesign of", ChangeForm.BUILD: "new routine for"}
+_FORM_VERB = {ChangeForm.ADD_ON: "added a piece to", ChangeForm.REDESIGN: "redesigned", ChangeForm.BUILD: "built a new routine for"}
+
+
+def _change_phrase(c: ChangeRecord) -> str | None:
+    """One change enacted this month, as a clause: "Avalon's Superintendent adopted the team's
+    redesign of instructional framework (high-leverage practices)" when decided this month; "Avalon's
+    team's redesign of ..., adopted by the Superintendent in Nov 2021, took effect" when the
+    district's bureaucracy took months. None for the owner's own piece of a reshaped proposal (told
+    with the proposal)."""
+    el = _el(c.element)
+    content = f" ({_CONTENT_WORDS[Content(c.content)]})"
+    later = c.decided_month != c.month
+    when = f" in {month_label(c.decided_month)}"
+    if c.source == SOURCE_OWNER:
+        return None
+    if c.source == SOURCE_INITIATIVE and c.decision in (Decision.ADOPTED, Decision.RESHAPED):
+        owner = role_text(c.decided_by)
+        if c.decision == Decision.RESHAPED:
+            if later:
+                return (f"{c.district}'s team's {_FORM_NOUN[c.form]} {el}{content}, reshaped by the {owner}{when} "
+                        "with a piece of its own merged in, took effect")
+            return f"{c.district}'s {owner} reshaped the team's {_FORM_NOUN[c.form]} {el}{content}, merging in a piece of its own"
+        if later:
+            return f"{c.district}'s team's {_FORM_NOUN[c.form]} {el}{content}, adopted by the {owner}{when}, took effect"
+        return f"{c.district}'s {owner} adopted the team's {_FORM_NOUN[c.form]} {el}{content}"
+    decided = f"decided{when}" if later else ""
+    if c.source == SOURCE_AGENDA:
+        holder = c.proposed_by or c.decided_by
+        return f"{c.district}'s {role_text(holder)} pushed a competing vision into {el}" + (f" ({decided})" if later else "")
+    if c.source == SOURCE_CURRICULUM:
+        return f"{c.district} adopted a new curriculum ({_FORM_NOUN[c.form]} {el}{content})"
+    what = _CONTENT_WORDS[Content(c.content)] + (f"; {decided}" if later else "")
+    return f"{c.district} {_FORM_VERB[c.form]} {el} ({what})"
+
+
+def _event_phrase(rec) -> str:
+    """One event of this month as a clause, in the past tense."""
+    d, k, detail = rec.district, rec.kind, rec.detail
+    m = None
+    if k == "taken_up":
+        m = re.match(r"^the team takes up (?P<el>.+)$", detail)
+        if m:
+            return f"{d}'s team took up {element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}"
+    elif k == "proposal_blocked":
+        m = re.match(r"^(?P<role>.+) blocked the team's (?P<form>.+) of (?P<el>.+)$", detail)
+        if m and m.group("form") in _FORM_BY_LABEL:
+            return (f"{_the(m.group('role'))} blocked {d}'s {_FORM_WORDS[_FORM_BY_LABEL[m.group('form')]]} of "
+                    f"{element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}")
+    elif k == "escalated":
+        m = re.match(r"^the superintendent overruled (?P<role>.+) on (?P<el>.+)$", detail)
+        if m:
+            return (f"{d}'s lead took {element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])} to the superintendent, "
+                    f"who overruled {_the(m.group('role'))}")
+    elif k == "agenda_blocked":
+        m = re.match(r"^(?P<role>.+) kept the (?P<agenda>.+) agenda out of (?P<el>.+)$", detail)
+        if m:
+            return (f"{_the(m.group('role'))} kept {d}'s {m.group('agenda')} agenda out of "
+                    f"{element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}")
+    elif k == "no_traction":
+        return f"{d}'s team could not design the common assessment into its system"
+    elif k == "provider_adapts":
+        m = re.match(r"^the provider turns to (?P<what>.+)$", detail)
+        if m:
+            return f"the provider turned to {m.group('what')}"
+        if detail.startswith("the provider stops asking for the common assessment"):
+            return "the provider stopped asking for the common assessment and helped districts use their own"
+    elif k == "leader_turnover":
+        m = re.match(r"^(?P<role>.+) replaced \(new buy-in (?P<b>[0-9.]+)\)$", detail)
+        if m:
+            return f"{d}'s {role_text(m.group('role'))} left; a successor took the seat (buy-in {float(m.group('b')):.2f})"
+    elif k == "prek_eliminated":
+        return f"{d} ended its pre-K programme (its four-year-olds moved into TK)"
+    elif k == "programme_ended":
+        return "the provider's programme ended; the districts go on alone"
+    # anything else: the narrative's own words (it raises on a kind it does not know)
+    body = event_text(rec)
+    if not d:
+        return body
+    return f"{d}{body}" if body.startswith((":", "'")) else f"{d} {body}"
+
+
+_INITIATIVE_KINDS = ("provider_adapts", "programme_ended")
+# What a caption tells first when a month holds more than it can say (lower first).
+_PRIORITY = {"provider_adapts": 0, "programme_ended": 0, "prek_eliminated": 1, "proposal_blocked": 2, "escalated": 2,
+             "change": 3, "agenda_blocked": 4, "no_traction": 4, "leader_turnover": 5, "taken_up": 6, "link": 7}
+
+def month_clauses(result, month: int, district: str | None = None) -> list[tuple[str, str]]:
+    """What happened in ``month``, as (kind, clause) pairs in the past tense, in the order a caption
+    tells them: the districts' events (take-ups, blocked proposals, escalations, turnover, shocks),
+    the changes enacted, the alignments formed, then the provider's turns. Kinds are event kinds,
+    "change" or "link". ``district`` keeps that district's (and the initiative-wide) ones.
+    ``result``: a ``sim.RunResult`` or a live ``CoherenceModel``."""
+    changes, links, events = _records(result)
+
+    def keep(rec) -> bool:
+        return rec.month == month and (district is None or rec.district in ("", district))
+
+    out = []
+    for rec in events:
+        if keep(rec) and rec.kind not in _INITIATIVE_KINDS:
+            out.append((rec.kind, _event_phrase(rec)))
+    for c in changes:
+        if keep(c):
+            phrase = _change_phrase(c)
+            if phrase:
+                out.append(("change", phrase))
+    linked: dict[str, list] = {}
+    for l in links:
+        if keep(l):
+            linked.setdefault(l.district, []).append(l)
+    for name, links in linked.items():
+        if len(links) == 1:
+            l = links[0]
+            what = "the provider's practice" if l.consistent else "a competing vision"
+            out.append(("link", f"{name} aligned {_el(l.a)} with {_el(l.b)} (both carry {what})"))
+        else:
+            out.append(("link", f"{name} aligned {len(links)} more pairs of its elements"))
+    for rec in events:  # the provider last: its turns frame the months ahead
+        if keep(rec) and rec.kind in _INITIATIVE_KINDS:
+            out.append((rec.kind, _event_phrase(rec)))
+    return out
+
+
+def month_caption(result, month: int, district: str | None = None, *, max_clauses: int | None = None,
+                  more: str = "") -> str:
+    """``month`` in one sentence: "March 2022: Diamond's team took up student assessments; the
+    Superintendent blocked Cedarville's redesign of teacher learning; the provider turned to ...".
+    With ``max_clauses``, the most telling first (the provider's turns, shocks, blocked or
+    escalated proposals, changes, then agendas, turnover, take-ups and alignments) and how many more
+    there were (followed by ``more``). "" when nothing happened."""
+    told = month_clauses(result, month, district)
+    if not told:
+        return ""
+    if max_clauses is not None and len(told) > max_clauses:
+        keep = sorted(range(len(told)), key=lambda i: (_PRIORITY.get(told[i][0], 5), i))[:max_clauses]
+        n = len(told) - max_clauses
+        clauses = [told[i][1] for i in sorted(keep)]
+        clauses.append(f"and {n} more {'thing' if n == 1 else 'things'}" + (f" {more}" if more else ""))
+    else:
+        clauses = [c for _, c in told]
+    text = "; ".join(clauses)
+    return f"{long_month(month)}: {text[0].upper()}{text[1:]}."
+
 
 
 # --- public API ---------------------------------------------------------------------------------

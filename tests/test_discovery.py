@@ -282,16 +282,17 @@ def test_discover_on_a_tiny_real_sensitivity_store(tmp_path):
     m = sens.run_morris(spec, tmp_path / "study", workers=1, quiet=True)
     sens.run_sobol(spec, tmp_path / "study", groups=["capacity", "lead_authority", "competing_holder"], workers=1, quiet=True)
     res = discover(tmp_path / "study", "share_consistent", above=0.6, out=tmp_path / "out", bootstrap=5)
-    # both stages' design points, the natural values of every factor (x.NAME) that varies
+    # both stages' design points (less those where the district changed nothing in every replicate:
+    # left out and counted), the natural values of every factor (x.NAME) that varies
     assert set(res.points.stages) == {p.name for p in (tmp_path / "study" / "runs").iterdir()}
-    assert len(res.points.x) == sum(res.points.stages.values())
+    assert len(res.points.x) + res.points.dropped_nan == sum(res.points.stages.values())
     assert "competing_holder" in res.points.x.columns and not any(c.startswith(("u.", "x.")) for c in res.points.x.columns)
     assert res.points.x["capacity_framework"].dtype == object or str(res.points.x["capacity_framework"].dtype) in ("str", "string")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(FILES)
     morris = discover(tmp_path / "study", "share_consistent", above=0.6, stage="morris", bootstrap=0)
     n_morris = pd.concat([pd.read_parquet(p) for p in (m.store / "runs").glob("*.parquet")])["design_point"].nunique()
-    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) == n_morris
+    assert list(morris.points.stages) == [m.store.name] and len(morris.points.x) + morris.points.dropped_nan == n_morris
     one = discover(m.store, "share_consistent", above=0.6, bootstrap=0)  # one stage's store, directly
-    assert len(one.points.x) == n_morris and one.chosen.limits == morris.chosen.limits
+    assert len(one.points.x) == len(morris.points.x) and one.chosen.limits == morris.chosen.limits
     with pytest.raises(DiscoveryError, match="stage: 'fast' matches none of the study's stores; allowed: morris-"):
         discover(tmp_path / "study", "share_consistent", above=0.6, stage="fast")

@@ -278,3 +278,34 @@ def test_empty_run_has_an_empty_log():
     df = event_log(empty)
     assert len(df) == 0 and "month_label" in df.columns
     assert narrate(empty) == "## Avalon\n\n- No changes yet.\n"
+
+
+def test_month_caption_tells_decisions_and_their_delay(runs):
+    """The month in one sentence: a change adopted this month says who adopted it; one that waited
+    for the bureaucracy says when it was decided; an owner's own piece of a reshaped proposal is told
+    with the proposal; every clause of every month of the runs reads without codes."""
+    from sim.vocab import ChangeForm, Decision
+
+    def change(**kw):
+        base = dict(month=20, district="Cedarville", element=Element.TEACHER_LEARNING, transform=True, created=False,
+                    content=Content.PRINCIPLES, consistent=True, prek_included=False, decided_by="Superintendent",
+                    source=SOURCE_INITIATIVE, trigger="the initiative's launch", decided_month=20,
+                    form=ChangeForm.REDESIGN, proposed_by="Associate Superintendent", decision=Decision.ADOPTED)
+        return ChangeRecord(**{**base, **kw})
+
+    r = SimpleNamespace(changes=[change()], link_log=[], events=[EventRecord(20, "", "provider_adapts",
+                                                                             "the provider turns to school leaders, vision and sustainability")])
+    assert narrative.month_caption(r, 20) == ("March 2022: Cedarville's Superintendent adopted the team's redesign of teacher "
+                                              "learning (high-leverage practices); the provider turned to school leaders, "
+                                              "vision and sustainability.")
+    r.changes = [change(decided_month=15, decision=Decision.RESHAPED),
+                 change(decided_month=15, decision=Decision.RESHAPED, source="owner_reshaped", content=Content.TRADITIONAL,
+                        form=ChangeForm.ADD_ON, transform=False, consistent=False)]
+    text = narrative.month_caption(r, 20, "Cedarville")
+    assert "reshaped by the Superintendent in Oct 2021 with a piece of its own merged in, took effect" in text
+    assert text.count("teacher learning") == 1  # the owner's piece is not told twice
+    assert narrative.month_caption(r, 21) == ""
+    for result in runs:
+        for m in range(result.horizon_months):
+            for kind, clause in narrative.month_clauses(result, m):
+                assert clause and "_" not in clause, (kind, clause)

@@ -1,5 +1,10 @@
-"""The app's controls: the scenario, district, leadership and capacity choices, and how they become
-the model's conditions (through the experiments layer: ``default_scenario``, the what-if library)."""
+"""The app's controls: the scenario, district, leadership and capacity choices, how they read on the
+page (words, not codes), and how they become the model's conditions (through the experiments layer:
+``default_scenario``, the what-if library).
+
+``model_params`` is in Mesa's format (type, value, values, label) with the values the model takes
+(``CoherenceApp(**settings)``); ``choice_label`` / ``choice_value`` translate a value to the words a
+select shows and back (the scenario's name to a short title, "all" to "All four districts")."""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ DEFAULT_SCENARIO = "four_districts"
 ALL = "all"
 
 
-AS_IN_SCENARIO = "as in scenario"
+AS_IN_SCENARIO = "as in the scenario"
 
 
 AUTHORITY_CHOICES = (AS_IN_SCENARIO, "with authority", "without authority")
@@ -143,8 +148,51 @@ def build_conditions(
     return cond, s.parameters_(), notes
 
 
+_ACRONYMS = {"prek": "pre-K", "pl": "PL", "tk": "TK"}
+
+
+def scenario_title(name: str) -> str:
+    """A short title for a scenario of ``scenario_choices()``: "Diamond keeps pre-K" for
+    ``diamond_keeps_prek``; the case is "The four districts, as in the report"."""
+    if name == DEFAULT_SCENARIO:
+        return "Four districts, as in the report"
+    districts = {d.lower(): d for d in CASE_DISTRICTS}
+    words = [districts.get(w, _ACRONYMS.get(w, w)) for w in name.split("_")]
+    words[0] = words[0][0].upper() + words[0][1:]
+    return " ".join(words)
+
+
+def scenario_question(name: str) -> str:
+    """The plain-language question a scenario asks (the what-if library's ``question``)."""
+    if name == DEFAULT_SCENARIO:
+        return "The four districts as the report describes them (the calibrated defaults)."
+    return load_whatif_library()[name].question
+
+
+DISTRICT_ALL_LABEL = "All four districts"
+
+
+def choice_label(key: str, value) -> str:
+    """How the value of setting ``key`` reads in its select."""
+    if key == "whatif":
+        return scenario_title(value)
+    if key == "district" and value == ALL:
+        return DISTRICT_ALL_LABEL
+    return str(value)
+
+
+def choice_value(key: str, label: str):
+    """The model's value of setting ``key`` shown as ``label`` (the inverse of ``choice_label``)."""
+    if key == "seed":
+        return label
+    for value in model_params[key]["values"]:
+        if choice_label(key, value) == label:
+            return value
+    raise ValueError(f"{key}: {label!r} is not one of: {', '.join(choice_label(key, v) for v in model_params[key]['values'])}")
+
+
 model_params = {
-    "whatif": {"type": "Select", "value": DEFAULT_SCENARIO, "values": list(scenario_choices()), "label": "Scenario"},
+    "whatif": {"type": "Select", "value": DEFAULT_SCENARIO, "values": list(scenario_choices()), "label": "Scenario (what-if)"},
     "district": {"type": "Select", "value": ALL, "values": list(DISTRICT_CHOICES), "label": "District"},
     "lead_authority": {"type": "Select", "value": AS_IN_SCENARIO, "values": list(AUTHORITY_CHOICES),
                        "label": "Lead's positional authority"},
@@ -156,5 +204,12 @@ model_params = {
                               "label": f"Starting capacity: {element_name(e)}"}
         for e in Element
     },
-    "seed": {"type": "InputText", "value": "42", "label": "Random seed"},
+    "seed": {"type": "InputText", "value": "42", "label": "Random seed (a whole number)"},
 }
+
+
+DEFAULT_SETTINGS = {key: spec["value"] for key, spec in model_params.items()}
+"""The settings a new session starts with (the keyword arguments of ``CoherenceApp``)."""
+
+LEADERSHIP_KEYS = ("lead_authority", "lead_buy_in", "competing_holder")
+CAPACITY_KEYS = tuple(f"capacity_{e.key}" for e in Element)

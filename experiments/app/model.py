@@ -10,36 +10,40 @@ from sim.vocab import Alignment, Consistency, Continuity, Substantiveness
 from .controls import ALL, AS_IN_SCENARIO, DEFAULT_SCENARIO, build_conditions
 
 
-DIMENSIONS = {  # DataCollector measure -> colour
-    "Changed": "tab:gray",
-    "Transformed": "tab:blue",
-    "Consistent": "tab:green",
-    "Aligned": "tab:purple",
-    "Continuity": "tab:orange",
+DIMENSIONS = {  # DataCollector measure -> (colour, what it counts, in words)
+    "Changed": ("tab:gray", "changed at least once"),
+    "Transformed": ("tab:blue", "transformed (Appendix A: a redesign or a new routine)"),
+    "Consistent": ("tab:green", "changed consistently with the provider's vision"),
+    "Aligned": ("tab:purple", "changed and newly aligned with another element"),
+    "Continuity": ("tab:orange", "changed in ways that include pre-K"),
 }
 
 
-def dimension_shares(model: CoherenceModel) -> dict[str, float]:
-    """Share of all district-elements that have changed, and that are coded transform,
-    consistent, aligned (new alignment) and continuity so far (Appendix A codes, sim.coding)."""
+def dimension_counts(model: CoherenceModel) -> dict[str, int]:
+    """How many of the model's district-elements (six per district) have changed so far, and how
+    many are coded transform, consistent, aligned and continuity (Appendix A codes, sim.coding).
+
+    Counts, not shares: a share would need a denominator (all district-elements, or the changed
+    ones, which the rest of the project uses and which is undefined before anything changes); the
+    count of district-elements is the unit of the report's tables."""
     n = model.n_add_on + model.n_transform
-    total = n.size
     sub = coding.substantiveness(model.n_add_on, model.n_transform)
     con = coding.consistency(model.n_consistent, model.n_competing)
     ali = coding.alignment(n, model.links.sum(axis=2))
     cont = coding.continuity(n, model.prek_included)
     return {
-        "Changed": float((n > 0).sum() / total),
-        "Transformed": float((sub == Substantiveness.TRANSFORM).sum() / total),
-        "Consistent": float((con == Consistency.CONSISTENT).sum() / total),
-        "Aligned": float((ali == Alignment.ALIGNED).sum() / total),
-        "Continuity": float((cont == Continuity.CONTINUITY).sum() / total),
+        "Changed": int((n > 0).sum()),
+        "Transformed": int((sub == Substantiveness.TRANSFORM).sum()),
+        "Consistent": int((con == Consistency.CONSISTENT).sum()),
+        "Aligned": int((ali == Alignment.ALIGNED).sum()),
+        "Continuity": int((cont == Continuity.CONTINUITY).sum()),
     }
 
 
 class CoherenceApp(CoherenceModel):
-    """``CoherenceModel`` built from the app's controls (keyword arguments, as SolaraViz needs),
-    with a DataCollector of the four dimensions and a stop at the horizon.
+    """``CoherenceModel`` built from the app's controls (keyword arguments, as Mesa's controller
+    needs), with a DataCollector of the four dimensions (counts of district-elements, see
+    ``dimension_counts``) and a stop at the horizon.
 
     ``whatif`` names the scenario: the four-district case or a what-if of the library (the keyword
     is not ``scenario``, which Mesa's Model reserves for its own Scenario objects)."""
@@ -82,8 +86,11 @@ class CoherenceApp(CoherenceModel):
         self.district_choice = district
         self.seed = seed
         self.notes = notes
-        self.datacollector = DataCollector(model_reporters={k: (lambda m, k=k: m._shares[k]) for k in DIMENSIONS})
-        self._shares = dimension_shares(self)
+        self.settings = {"whatif": whatif, "district": district, "lead_authority": lead_authority,
+                         "lead_buy_in": lead_buy_in, "competing_holder": competing_holder,
+                         **{f"capacity_{k}": v for k, v in capacity.items()}, "seed": str(seed)}
+        self.datacollector = DataCollector(model_reporters={k: (lambda m, k=k: m._counts[k]) for k in DIMENSIONS})
+        self._counts = dimension_counts(self)
         self.datacollector.collect(self)
 
     @property
@@ -97,7 +104,7 @@ class CoherenceApp(CoherenceModel):
             self.running = False
             return
         super().step()
-        self._shares = dimension_shares(self)
+        self._counts = dimension_counts(self)
         self.datacollector.collect(self)
         if self.steps >= self.horizon:
             self.running = False

@@ -204,6 +204,7 @@ def app_command(host: str, port: int, check_version: bool = False) -> tuple[list
 
     env = {**os.environ, "SOLARA_ASSETS_PROXY": "true"}
     env.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")
+    env.setdefault("SOLARA_THEME_SHOW_BANNER", "False")  # no "runs on Solara" banner over the page's corner
     cmd = [sys.executable, "-m", "solara", "run", "experiments.app.page", "--host", host, "--port", str(port),
            "--production", "--no-open", "--log-level", "warning"]
     if not check_version:
