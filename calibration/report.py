@@ -47,7 +47,25 @@ def verdict(p: float) -> str:
     return "does not fit"
 
 
-def identification(c: float) -> str:
+MIN_ESS = 100  # below this many effective particles no parameter is called pinned down (or identified)
+
+
+def provisional_notice(result) -> str | None:
+    """One paragraph for the top of the terminal output and of report.md when the result is not one
+    to rely on: a quick budget, or a stage with fewer than MIN_ESS effective particles."""
+    low = [f"{'split' if k == 'fit' else k} fit ESS {st.effective_sample_size:.0f}" for k, st in result.stages.items()
+           if st.effective_sample_size < MIN_ESS]
+    if result.budget.name != "quick" and not low:
+        return None
+    why = (["quick budget (a smoke test of the pipeline, for tests and CI)"] if result.budget.name == "quick" else []) + (
+        [f"few effective particles ({', '.join(low)}; below {MIN_ESS})"] if low else [])
+    return ("PROVISIONAL -- not a calibration to rely on: " + "; ".join(why) + ". No parameter is reported as pinned down"
+            + (" or identified" if low else "") + "; run `coherence-sim calibrate --budget full` for the real study.")
+
+
+def identification(c: float, ess: float | None = None) -> str:
+    if ess is not None and ess < MIN_ESS:
+        return f"undetermined (ESS < {MIN_ESS})"
     if c >= 0.5:
         return "pinned down"
     if c >= 0.2:
@@ -363,6 +381,8 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     prov = result.provenance
     L: list[str] = []
     L.append(f"# Calibration of the four-district case ({result.budget.name} budget)\n")
+    if provisional_notice(result):
+        L.append(f"> **{provisional_notice(result)}**\n")
     L.append(
         f"coherence-sim {prov.get('version')} (git {str(prov.get('git_commit'))[:10]}"
         f"{', uncommitted changes' if prov.get('git_dirty') else ''}), {prov.get('created')}; seed {result.seed}; "
@@ -420,7 +440,7 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         s_fit = f"{_fmt(fm[p.name])} [{_fmt(fi[p.name][0])}, {_fmt(fi[p.name][1])}]" if p.name in fm else "prior (held-out only)"
         L.append(
             f"| `{p.name}` | {p.label()} | {_fmt(p.spec_default)} | {s_fit} | "
-            f"**{_fmt(gm[p.name])}** [{_fmt(gi[p.name][0])}, {_fmt(gi[p.name][1])}] | {identification(gc[p.name])} ({gc[p.name]:.2f}) |"
+            f"**{_fmt(gm[p.name])}** [{_fmt(gi[p.name][0])}, {_fmt(gi[p.name][1])}] | {identification(gc[p.name], fin.effective_sample_size)} ({gc[p.name]:.2f}) |"
         )
     L.append(
         "\nIdentified = 1 - (posterior 90% width / prior 90% width) on the prior's CDF scale: >= 0.5 pinned down, "
@@ -428,7 +448,7 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     )
     groups = {"pinned down": [], "partly": [], "not identified": []}
     for p in priors.free:
-        groups[identification(gc[p.name])].append(f"`{p.name}`")
+        groups.setdefault(identification(gc[p.name], fin.effective_sample_size), []).append(f"`{p.name}`")
     L.append("In the final fit, " + "; ".join(f"{k}: {', '.join(v) if v else 'none'}" for k, v in groups.items()) + ".\n")
     corr = _top_correlations(fin)
     if corr:

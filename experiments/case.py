@@ -24,7 +24,7 @@ from sim.vocab import Alignment, Capacity, Consistency, Continuity, Substantiven
 from .scenario import CaseDefinition
 from .execution.provenance import content_hash, provenance
 from .execution.runner import run_replicates
-from .scenario import Scenario, scenario_dict, scenario_from_case
+from .scenario import Scenario, default_scenario, scenario_dict, scenario_from_case
 
 DEFAULT_REPLICATES = 200
 DEFAULT_SEED = 20201
@@ -110,8 +110,10 @@ def run_case(
     definition: CaseDefinition | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> CaseRun:
-    """Run the four-district case (or another case file's definition)."""
-    return run_scenario(scenario_from_case(definition), replicates, seed, progress)
+    """Run the four-district case (or another case file's definition) from the defaults every entry
+    point starts from (:func:`experiments.scenario.default_scenario`; ``coherence-sim case`` runs
+    the same scenario, so the same seed and replicates give the same numbers)."""
+    return run_scenario(default_scenario(definition), replicates, seed, progress)
 
 
 def _table_dict(name: str, arr: np.ndarray, districts: tuple[str, ...]) -> dict:

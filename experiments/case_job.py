@@ -1,5 +1,5 @@
 """The case command's job as one library call: the scenario (a scenario file, or a case file with the
-calibrated defaults), overrides, the runs (point estimate or posterior draws), the summary with
+defaults every entry point starts from, :func:`experiments.scenario.default_scenario`), overrides, the runs (point estimate or posterior draws), the summary with
 where its parameters come from, and the files: ``summary.json``, ``scenario.toml`` and the figures."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .case import CaseRun, element_shares, run_scenario, run_scenario_posterior, summarise
-from .evidence import apply_calibrated_defaults, case_provenance, load_observed
-from .scenario import apply_overrides, dump_scenario, load_case, load_scenario, scenario_from_case
+from .evidence import case_provenance, load_observed
+from .scenario import apply_overrides, default_scenario, dump_scenario, load_case, load_scenario
 
 
 @dataclass
@@ -41,7 +41,7 @@ def run_case_job(
     if scenario_file is not None:
         scenario = load_scenario(scenario_file)
     else:
-        scenario = apply_calibrated_defaults(scenario_from_case(load_case(case_file)))
+        scenario = default_scenario(load_case(case_file) if case_file is not None else None)
     overrides = tuple(overrides)
     if overrides:
         scenario = apply_overrides(scenario, list(overrides))

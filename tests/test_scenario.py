@@ -14,7 +14,7 @@ from experiments.scenario import (
     parse_override,
     scenario_dict,
 )
-from experiments.evidence import calibrated_parameters
+from experiments.evidence import calibrated_parameters, model_defaults
 from sim import Parameters, simulate
 
 
@@ -25,11 +25,15 @@ def base():
 
 def test_default_scenario_is_the_case(base):
     assert list(base.districts) == ["Avalon", "Birchwood", "Cedarville", "Diamond"]
-    # the defaults come from the calibration (experiments/evidence/data/calibrated.toml), not from guesses
-    calibrated = calibrated_parameters()
-    assert calibrated is not None, "experiments/evidence/data/calibrated.toml is shipped with the package"
-    assert base.parameters_() == calibrated
-    assert base.parameters_() != Parameters()  # the calibration moved them off the prior centre
+    # the defaults every entry point starts from: the calibration's (experiments/evidence/data/calibrated.toml)
+    # when that file fits the model's parameter set, else the prior centre (tests/test_defaults.py)
+    defaults = model_defaults()
+    assert base.parameters_() == defaults.parameters
+    if defaults.calibrated:
+        assert base.parameters_() == calibrated_parameters()
+        assert base.parameters_() != Parameters()  # the calibration moved them off the prior centre
+    else:
+        assert base.parameters_() == Parameters()
     assert not base.districts["Diamond"].lead.positional_authority
     conds = base.conditions()
     assert len(conds) > 1  # capacities run over the enumeration

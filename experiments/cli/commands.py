@@ -34,7 +34,7 @@ def whatif(args: argparse.Namespace) -> int:
         raise ValueError("nothing to compare: give --whatif NAME (see --list) and/or --set KEY=VALUE")
     with progress_bar(2 * args.replicates, "whatif", quiet=args.quiet) as progress:
         result = run_whatif(args.base, args.overrides, name=args.whatif_name, replicates=args.replicates,
-                            seed=args.seed, progress=progress)
+                            seed=args.seed, progress=progress, baseline=args.baseline)
     out: Path = args.out if args.out is not None else Path("results/whatif") / (args.whatif_name or "custom")
     written = result.write(out, figure=not args.no_figure)
     print(result.format())
@@ -68,6 +68,23 @@ def sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def discover(args: argparse.Namespace) -> int:
+    from ..discovery import default_out
+    from ..discovery import discover as run_discovery
+
+    direction, threshold = ("above", args.above) if args.above is not None else ("below", args.below)
+    out = args.out if args.out is not None else default_out(args.store, args.outcome, direction, threshold)
+    result = run_discovery(args.store, args.outcome, above=args.above, below=args.below, out=out,
+                           aggregate=args.aggregate, share_min=args.share_min, nan=args.nan, stage=args.stage,
+                           min_coverage=args.min_coverage, density_tolerance=args.density_tolerance,
+                           significance=args.significance, bootstrap=args.bootstrap, seed=args.seed,
+                           figures=not args.no_figures,
+                           progress=None if args.quiet else lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(result.text)
+    print("\nWrote: " + ", ".join(str(p) for p in result.files))
+    return 0
+
+
 def rollout(args: argparse.Namespace) -> int:
     from ..population import format_summary, make_rollout_plan, run_rollout, split_overrides
 
@@ -89,8 +106,15 @@ def rollout(args: argparse.Namespace) -> int:
 def calibrate(args: argparse.Namespace) -> int:
     from calibration.fit import calibrate as run_calibration
     from calibration.fit import format_progress
+    from calibration.report import provisional_notice
+
+    started = []
 
     def progress(event: dict) -> None:
+        if not started and args.budget == "quick":  # once the run has started (bad input stays one line)
+            print("coherence-sim calibrate: quick budget -- a smoke test of the pipeline, not a calibration to rely on",
+                  file=sys.stderr, flush=True)
+        started.append(True)
         print(format_progress(event), file=sys.stderr, flush=True)
 
     out = args.out if args.out is not None else Path("results/calibration") / args.budget
@@ -100,6 +124,9 @@ def calibrate(args: argparse.Namespace) -> int:
                                  progress=None if args.quiet else progress)
     except KeyboardInterrupt:
         return interrupted(out, "generations")
+    notice = provisional_notice(result)
+    if notice:  # first, above everything the run prints
+        print(notice + "\n")
     print(result.summary())
     print("\nWrote: " + ", ".join(str(p) for p in result.written))
     return 0
@@ -123,4 +150,4 @@ def app(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"case": case, "whatif": whatif, "sweep": sweep, "calibrate": calibrate, "sensitivity": sensitivity,
-            "app": app, "rollout": rollout}
+            "app": app, "rollout": rollout, "discover": discover}

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="base scenario file (TOML/YAML); default: the four-district case")
     whatif.add_argument("--whatif", dest="whatif_name", metavar="NAME", default=None,
                         help="a named what-if from the library (see --list)")
+    whatif.add_argument("--baseline", metavar="NAME|FILE", default=None,
+                        help="compare with this what-if (by name) or scenario file instead of the what-if's own "
+                        "baseline (library field 'baseline'; default: the base scenario)")
     whatif.add_argument("--list", action="store_true", help="list the named what-ifs and exit")
     whatif.add_argument("--no-figure", action="store_true", help="skip whatif.png")
 
@@ -100,6 +103,42 @@ def build_parser() -> argparse.ArgumentParser:
         "every stored run (resume).",
     )
     sens.add_argument("spec", type=Path, help="the sensitivity spec file (TOML)")
+
+    disc = sub.add_parser(
+        "discover",
+        parents=[opt.out_option(None, "output folder (default results/discovery/STORE-OUTCOME-above|below-THRESHOLD)"),
+                 opt.quiet_option("no progress lines")],
+        help="scenario discovery (PRIM): which conditions of a sweep or sensitivity store give an outcome above or below a threshold",
+        description="Find the factor ranges of STORE (a sweep's folder, a sensitivity study's folder or one of its stores) "
+        "where OUTCOME is above (or below) a threshold: EMA Workbench's PRIM with the documented box rule, the box's "
+        "stability under bootstrap resampling, feature scores, a peeling-trajectory and a box figure, and a short "
+        "answer; writes answer.txt, boxes.json, CSV tables and PNGs into DIR (see docs/api.md). Needs the "
+        "'discovery' extra (pip install -e '.[discovery]').",
+    )
+    disc.add_argument("store", type=Path, help="a sweep's folder, a sensitivity study's folder, or one of its stores")
+    disc.add_argument("--outcome", required=True, help="a runs column, overall (share_consistent) or per district "
+                      "(Diamond.share_consistent)")
+    threshold = disc.add_mutually_exclusive_group(required=True)
+    threshold.add_argument("--above", type=float, default=None, metavar="X", help="cases of interest: outcome > X")
+    threshold.add_argument("--below", type=float, default=None, metavar="X", help="cases of interest: outcome < X")
+    disc.add_argument("--aggregate", choices=("mean", "share"), default="mean",
+                      help="a design point's value: its replicates pooled (mean, default) or the share of its "
+                      "replicates beyond the threshold (share)")
+    disc.add_argument("--share-min", type=float, default=0.5,
+                      help="with --aggregate share: a design point is a case when at least this share is beyond (default 0.5)")
+    disc.add_argument("--nan", choices=("exclude", "not_of_interest"), default="exclude",
+                      help="design points no replicate defines the outcome for: left out (default) or not of interest")
+    disc.add_argument("--stage", default=None, help="of a sensitivity study: only the stores whose name starts with "
+                      "this (e.g. morris)")
+    disc.add_argument("--min-coverage", type=float, default=0.5, help="box rule: the least coverage (default 0.5)")
+    disc.add_argument("--density-tolerance", type=float, default=0.02,
+                      help="box rule: boxes within this of the highest density compete (default 0.02)")
+    disc.add_argument("--significance", type=float, default=0.1,
+                      help="limits whose quasi-p value exceeds this are released (default 0.1)")
+    disc.add_argument("--bootstrap", type=opt.whole_number(0, 10_000, "a number of resamples"), default=50,
+                      help="bootstrap resamples for the box's stability (default 50; 0 skips)")
+    disc.add_argument("--seed", type=opt.seed, default=0, help="seed of the bootstrap and feature scores (default 0)")
+    disc.add_argument("--no-figures", action="store_true", help="skip peeling_trajectory.png and box.png")
 
     app = sub.add_parser(
         "app",

@@ -5,16 +5,23 @@
   from ``data/observed.toml``;
 * :mod:`.capacities`: every starting-capacity assignment of the four districts consistent with
   those facts (the case runs over all of them);
-* :mod:`.calibrated`: the calibrated defaults (``data/calibrated.toml``) and posterior draws
-  (``data/posterior_samples.csv``) that ``coherence-sim calibrate`` publishes and every command reads.
+* :mod:`.calibrated`: the one source of parameter defaults (:func:`model_defaults`: the calibrated
+  values of ``data/calibrated.toml`` when it fits the model's parameter set, else the prior centre,
+  and a label saying which) and the posterior draws (``data/posterior_samples.csv``) that
+  ``coherence-sim calibrate`` publishes and every command reads.
 
 ``experiments`` and ``calibration`` import from here; nothing here imports ``calibration``.
 """
 
 from .calibrated import (
+    DefaultsWarning,
+    ModelDefaults,
     apply_calibrated_defaults,
     calibrated_parameters,
     case_provenance,
+    default_parameters,
+    defaults_provenance,
+    model_defaults,
     load_calibrated,
     load_posterior_samples,
 )
@@ -24,6 +31,11 @@ from .observed import load_observed, parse_lines
 
 __all__ = [
     "Alternative",
+    "DefaultsWarning",
+    "ModelDefaults",
+    "default_parameters",
+    "defaults_provenance",
+    "model_defaults",
     "LineRange",
     "ObservedTargets",
     "Provenance",

@@ -14,6 +14,7 @@
 
 from .executor import (
     DASK_WORKER_CONFIG,
+    DASK_WORKER_CONFIG_FILE,
     DASK_WORKER_ENV,
     DaskExecutor,
     InlineExecutor,
@@ -31,6 +32,7 @@ from .store import DiskFullError, SweepStore, load_results, read_manifest
 
 __all__ = [
     "DASK_WORKER_CONFIG",
+    "DASK_WORKER_CONFIG_FILE",
     "DASK_WORKER_ENV",
     "MAX_ATTEMPTS",
     "DaskExecutor",

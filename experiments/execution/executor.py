@@ -31,9 +31,11 @@ Dask workers for sweeps: Dask's nanny starts every worker with ``MALLOC_TRIM_THR
 adaptive thresholds; this model allocates many small, short-lived arrays, and its chunks then run
 15-25% slower than in a local process (benchmarks/bench_sweep.py). :data:`DASK_WORKER_CONFIG`
 unsets it (Dask's documented way: a ``None`` value) and turns off the workers' statistical
-profiler (a stack sample every 10 ms); :func:`local_dask_cluster` starts a ``LocalCluster`` with it,
-and the README gives the environment variables for ``dask worker``. :class:`DaskExecutor` warns
-once when the workers it reaches still run with the trim threshold set.
+profiler (a stack sample every 10 ms). It lives in a YAML file, :data:`DASK_WORKER_CONFIG_FILE`
+(``dask_workers.yaml`` beside this module): ``DASK_CONFIG=<that file> dask worker ...`` starts
+workers with it from a shell (environment variables cannot: Dask lower-cases their keys), and
+:func:`local_dask_cluster` starts a ``LocalCluster`` with it. :class:`DaskExecutor` warns once when
+the workers it reaches still run with the trim threshold set.
 """
 
 from __future__ import annotations
@@ -43,29 +45,56 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 IN_FLIGHT_PER_WORKER = 2
 
-# Dask configuration for the workers of a sweep (see the module docstring and README, "Dask").
-DASK_WORKER_CONFIG: dict[str, Any] = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
-}
-DASK_WORKER_ENV = {  # the same for `dask worker` started from a shell
-    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_": "None",
-    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
-}
+#: Dask configuration for the workers of a sweep, as a YAML file (see the module docstring and the
+#: README, "Dask"): ``DASK_CONFIG=<this file> dask worker ...``. A file, because Dask lower-cases the
+#: keys of ``DASK_...`` environment variables (``MALLOC_TRIM_THRESHOLD_`` would become a key the nanny
+#: does not know); YAML keeps their case.
+DASK_WORKER_CONFIG_FILE = Path(__file__).resolve().with_name("dask_workers.yaml")
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _worker_config() -> dict[str, Any]:
+    import yaml
+
+    return _flatten(yaml.safe_load(DASK_WORKER_CONFIG_FILE.read_text(encoding="utf-8")))
+
+
+#: The same configuration as dotted keys for ``dask.config.set`` (read from :data:`DASK_WORKER_CONFIG_FILE`).
+DASK_WORKER_CONFIG: dict[str, Any] = _worker_config()
+#: The environment to start ``dask worker`` with from a shell.
+DASK_WORKER_ENV = {"DASK_CONFIG": str(DASK_WORKER_CONFIG_FILE)}
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
 
 
 def local_dask_cluster(n_workers: int = 2, **kwargs: Any):
     """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes configured for
-    sweeps (:data:`DASK_WORKER_CONFIG`); use it as a context manager."""
+    sweeps (:data:`DASK_WORKER_CONFIG`, from :data:`DASK_WORKER_CONFIG_FILE`); use it as a context manager.
+
+    Worker processes inherit this process's environment, and every Dask nanny started here before
+    (a default ``LocalCluster``) has put Dask's ``MALLOC_TRIM_THRESHOLD_`` into it ("poisoning the
+    process running the Nanny", distributed.nanny); the variable is therefore removed from this
+    process's environment (glibc reads it only when a process starts, so this process is unaffected)."""
     import dask
     from distributed import LocalCluster
 
     kw = {"threads_per_worker": 1, "processes": True, "dashboard_address": ":0", **kwargs}
+    if DASK_WORKER_CONFIG.get(f"distributed.nanny.pre-spawn-environ.{_TRIM}", 0) is None:
+        os.environ.pop(_TRIM, None)
     with dask.config.set(DASK_WORKER_CONFIG):
         return LocalCluster(n_workers=n_workers, **kw)
 
@@ -279,11 +308,11 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001 - a check only: never stop a sweep for it
             return
         if found:
-            env = " ".join(f"{k}={v}" for k, v in DASK_WORKER_ENV.items())
             warnings.warn(
                 f"the Dask workers run with MALLOC_TRIM_THRESHOLD_={', '.join(sorted(found))} (Dask's default), which "
-                f"makes this model's runs about 15-25% slower; start them with `{env} dask worker ...` "
-                "(README, 'Dask') or experiments.execution.local_dask_cluster()",
+                f"makes this model's runs about 15-25% slower; start them with `DASK_CONFIG={DASK_WORKER_CONFIG_FILE} "
+                "dask worker ...` (a YAML file: Dask lower-cases the keys of DASK_... environment variables; README, "
+                "'Dask') or experiments.execution.local_dask_cluster()",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -360,5 +389,5 @@ def make_executor(workers: int | None = None, scheduler: Any = None, max_tasks: 
     return LocalProcessExecutor(workers)
 
 
-__all__ = ["DASK_WORKER_CONFIG", "DASK_WORKER_ENV", "DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers",
+__all__ = ["DASK_WORKER_CONFIG", "DASK_WORKER_CONFIG_FILE", "DASK_WORKER_ENV", "DaskExecutor", "InlineExecutor", "LocalProcessExecutor", "default_workers",
            "local_dask_cluster", "make_executor"]

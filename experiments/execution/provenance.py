@@ -51,11 +51,17 @@ def content_hash(obj) -> str:
 
 
 def provenance(**extra) -> dict:
+    """What every result carries. ``defaults`` says which parameter defaults this installation starts
+    from (``"calibrated (sha256 ...)"`` or ``"prior centre (...)"``, experiments.evidence.model_defaults);
+    a scenario's own parameter values, written beside the result, take precedence over them."""
+    from ..evidence import defaults_provenance
+
     return {
         "package": "coherence-sim",
         "version": package_version(),
         "git_commit": git_commit(),
         "git_dirty": git_dirty(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **defaults_provenance(),
         **extra,
     }

@@ -36,9 +36,9 @@ _TYPE_COLUMNS = ("size_class", "capacity_class", "leadership")
 
 
 def _run_params(overrides: dict | None) -> Parameters:
-    from experiments.evidence import calibrated_parameters
+    from experiments.evidence import default_parameters
 
-    base = calibrated_parameters() or Parameters()
+    base = default_parameters()
     if not overrides:
         return base
     return Parameters.from_mapping({**base.to_dict(), **overrides})

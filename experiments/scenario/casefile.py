@@ -341,10 +341,12 @@ def _slug(role: str, used: set) -> str:
     return key
 
 
-def default_scenario() -> "Scenario":
-    """The four-district case as a scenario (capacities enumerated from the report), with the
-    calibrated parameter defaults of ``experiments/evidence/data/calibrated.toml`` when that file exists
-    (``sim.Parameters()``, the documented prior centre, otherwise)."""
+def default_scenario(definition: "CaseDefinition | None" = None) -> "Scenario":
+    """The four-district case (or another case file's ``definition``) as a scenario, capacities
+    enumerated from the report, with the parameter defaults every entry point starts from
+    (:func:`experiments.evidence.model_defaults`: the calibrated values of
+    ``experiments/evidence/data/calibrated.toml`` when that file fits the model's parameters, else
+    the documented prior centre, ``sim.Parameters()``)."""
     from experiments.evidence import apply_calibrated_defaults
 
-    return apply_calibrated_defaults(scenario_from_case())
+    return apply_calibrated_defaults(scenario_from_case(definition))

@@ -268,10 +268,25 @@ def _district_conditions(name: str, d: DistrictModel, enumerated: dict | None) -
         raise ScenarioError(str(exc)) from None
 
 
+def _with_default_parameters(data: dict) -> dict:
+    """Model parameters the data does not set take the defaults every entry point starts from
+    (:func:`experiments.evidence.model_defaults`: calibrated, or the prior centre), not the prior
+    centre alone: a scenario file that sets one parameter differs from the default scenario in that
+    parameter only, as ``--set parameters.NAME=...`` does."""
+    given = data.get("parameters", {})
+    if not isinstance(given, dict) or all(name in given for name in PARAMETER_SPECS):
+        return data
+    from experiments.evidence import default_parameters
+
+    return {**data, "parameters": {**default_parameters().to_dict(), **given}}
+
+
 def validate_scenario(data: Any) -> Scenario:
-    """Validate plain data into a Scenario, turning pydantic's errors into one clear message."""
+    """Validate plain data into a Scenario, turning pydantic's errors into one clear message.
+    Parameters the data leaves out take the defaults in force (calibrated or prior centre)."""
     if not isinstance(data, dict):
         raise ScenarioError(f"scenario: expected a table of keys, got {type(data).__name__}")
+    data = _with_default_parameters(data)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

@@ -64,7 +64,7 @@ from .factors import Factor, FactorSpace
 from .figures import figure_convergence, figure_morris, figure_s2_heatmap, figure_sobol_bars, figure_types
 from .morris import MorrisResult, morris_design, morris_indices, run_morris, select_groups
 from .outputs import RATIO_OUTPUTS, noise_table, output_columns, replicate_means, runs_to_arrays
-from .report import write_report
+from .report import unconverged_notice, write_report
 from .sobol import SobolResult, SobolRun, ci_movement, rows_per_base, run_sobol, sobol_design, sobol_doubling, sobol_indices
 from .spec import (
     DEFAULT_OUTPUTS,
@@ -122,6 +122,7 @@ __all__ = [
     "study_contrasts",
     "StudyResult",
     "type_indices",
+    "unconverged_notice",
     "validate_sensitivity_spec",
     "write_report",
     "_Engine",

@@ -143,6 +143,20 @@ def _answer_text(res: StudyResult) -> list[str]:
     return paragraphs
 
 
+def unconverged_notice(sobol, spec) -> str | None:
+    """One paragraph for the top of the terminal output and of report.md when Sobol' did not converge
+    (None when it did): the verdicts are provisional."""
+    if sobol.converged:
+        return None
+    moves = sobol.history.groupby("N", sort=True)["movement"].first() if "movement" in sobol.history else None
+    last = float(moves.iloc[-1]) if moves is not None and len(moves) and np.isfinite(moves.iloc[-1]) else float("nan")
+    moved = (f"interval endpoints still moved by up to {last:.3f} at the last doubling (tolerance {spec.sobol.tolerance})"
+             if np.isfinite(last) else "too few doublings to check that the intervals stopped moving")
+    return (f"NOT CONVERGED -- provisional: Sobol' stopped at n_max (N = {sobol.N}, {sobol.n_runs} runs); {moved}. "
+            f"The verdicts below may change with more runs: raise [sobol] n_max and run the same spec into the same "
+            f"folder again (stored runs are reused).")
+
+
 def write_report(res: StudyResult) -> list[Path]:
     """``report.md``, PNG figures, and the tables as CSV and Parquet, into the study's folder."""
     out = res.out_dir
@@ -193,6 +207,9 @@ def write_report(res: StudyResult) -> list[Path]:
     n_replicates = spec.study.replicates
     hist = sob.history.groupby("N", sort=True)["movement"].first()
     lines = [f"# Sensitivity study `{spec.name}`: capacity, leadership, substantiveness and continuity", ""]
+    notice = unconverged_notice(sob, spec)
+    if notice:
+        lines += [f"> **{notice}**", ""]
     lines.append(f"Model `coherence-sim` {prov['version']} (git {prov['git_commit'] or 'unknown'}{', uncommitted changes' if prov['git_dirty'] else ''}); "
              f"spec `{spec._source}`; created {prov['created']}. Scenario: `{res.factors.shape[0]}` factors on the "
              f"{'generic district' if len(sob.labels) == len(spec.study.outputs) else 'scenario'}'s conditions and the model's parameters "

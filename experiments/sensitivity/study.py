@@ -13,7 +13,7 @@ from sim.vocab import Alignment, Capacity, Consistency, Continuity, Substantiven
 from .engine import _Engine, _load_elements
 from .factors import FactorSpace
 from .morris import MorrisResult, run_morris
-from .report import write_report
+from .report import unconverged_notice, write_report
 from .sobol import SobolResult, run_sobol
 from .spec import SensitivityError, SensitivitySpec, load_sensitivity_spec
 
@@ -40,7 +40,8 @@ class StudyResult:
 
     def summary(self) -> str:
         a = self.answer
-        lines = [
+        notice = unconverged_notice(self.sobol, self.spec)
+        lines = ([notice, ""] if notice else []) + [
             f"sensitivity {self.spec.name!r}: Morris {self.morris.n_runs} runs, Sobol' N = {self.sobol.N} "
             f"({'converged' if self.sobol.converged else 'NOT converged: n_max reached'}) {self.sobol.n_runs} runs, "
             f"{len(self.sobol.groups)} groups",

@@ -31,12 +31,20 @@ Because of the NaN rule the difference need not equal counterfactual minus basel
 some replicates are undefined (``n`` < replicates); the text table marks those rows with ``*``.
 
 The library of named what-ifs (``experiments/data/whatifs.toml``) is drawn from the report's own
-explanations; each entry has a one-line question, its overrides, and the report lines it probes.
+explanations; each entry has a one-line question, its overrides, the report lines it probes, and
+optionally its ``baseline``: another what-if's name (that what-if's scenario is the baseline arm, e.g.
+``bundle_with_small_district_subsidy`` is compared with ``bundle_at_market_price``, so the difference
+is the subsidy's effect) or a scenario file. Without one the baseline is the base scenario.
+
+Provider what-ifs (either arm works with another provider than the default, or the arms' providers
+differ) also report take-up (``joined``), the price the districts paid, the subsidy spend and the cost
+per element changed, per district and overall, in both arms with paired differences
+(:attr:`WhatIf.provider_metrics`, ``whatif.json``'s ``provider``).
 In what-if overrides an element key may stand for a column of the provider's emphasis table:
 ``program.emphasis.0.school_leader_learning=1.0`` is year 1's school-leader-learning weight.
 """
 
-from .compare import FILENAMES, LEVEL, OVERALL, TABLES, WhatIf, paired_difference, run_whatif
+from .compare import FILENAMES, LEVEL, OVERALL, PROVIDER_METRICS, TABLES, WhatIf, paired_difference, run_whatif
 from .library import (
     LIBRARY_PATH,
     WhatIfLibraryError,
@@ -47,7 +55,16 @@ from .library import (
     load_whatif_library,
     resolve_override,
 )
-from .render import OUTCOME_LABELS, SHARE_OUTCOMES, forest_plot, format_table_differences, format_whatif
+from .render import (
+    OUTCOME_LABELS,
+    SHARE_OUTCOMES,
+    build_comparison_figure,
+    comparison_figure,
+    forest_plot,
+    format_provider_metrics,
+    format_table_differences,
+    format_whatif,
+)
 
 __all__ = [
     "FILENAMES",
@@ -55,9 +72,13 @@ __all__ = [
     "LIBRARY_PATH",
     "OUTCOME_LABELS",
     "OVERALL",
+    "PROVIDER_METRICS",
     "SHARE_OUTCOMES",
     "TABLES",
+    "build_comparison_figure",
+    "comparison_figure",
     "forest_plot",
+    "format_provider_metrics",
     "format_table_differences",
     "format_whatif",
     "format_whatif_list",

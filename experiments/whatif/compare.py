@@ -30,6 +30,16 @@ OVERALL = "overall"
 TABLES = REPORT_TABLES + ("table5_end",)
 
 
+#: What a provider what-if reports beside the outcomes (:attr:`WhatIf.provider_metrics`).
+PROVIDER_METRICS = ("joined", "price", "subsidy", "cost_per_element_changed")
+PROVIDER_DEFINITION = (
+    "joined: take-up, the share of replicates in which the district joined (overall: the share of districts); "
+    "price: USD the district paid over the run; subsidy: USD paid by supplemental funding; cost_per_element_changed: "
+    "(price + subsidy) summed over replicates / elements changed summed over replicates (overall: all districts); "
+    "means over replicates, differences paired by replicate with their 5th-95th percentiles"
+)
+
+
 #: Files written by :meth:`WhatIf.write`.
 FILENAMES = ("whatif.json", "whatif.png", "baseline_scenario.toml", "counterfactual_scenario.toml")
 
@@ -108,6 +118,10 @@ class WhatIf:
     name: str | None = None
     lines: tuple[str, ...] = ()
     note: str = ""
+    #: what the baseline arm is: None (the base scenario), a what-if's name, or a scenario file
+    baseline_of: str | None = None
+    #: the overrides that made the baseline arm from the base scenario (a what-if baseline's own set)
+    baseline_overrides: tuple[str, ...] = ()
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -181,6 +195,84 @@ class WhatIf:
             out[name] = {"rows": rows, "columns": cols, "baseline": b, "counterfactual": c, "difference": paired_difference(b, c)}
         return out
 
+    @property
+    def changes_from_baseline(self) -> tuple[str, ...]:
+        """The counterfactual's overrides that the baseline arm does not already have."""
+        have = set(self.baseline_overrides)
+        return tuple(o for o in self.overrides if o not in have)
+
+    @property
+    def is_provider_whatif(self) -> bool:
+        """Either arm works with another provider than the base scenario's default one, or the arms'
+        providers differ: take-up, price, subsidy and cost are then reported beside the outcomes."""
+        from ..scenario import ProviderModel
+
+        b, c = self.baseline.scenario.provider, self.counterfactual.scenario.provider
+        return b != c or b != ProviderModel() or c != ProviderModel()
+
+    @cached_property
+    def provider_metrics(self) -> dict | None:
+        """Take-up, price, subsidy spend and cost per element changed of each arm, per district and
+        over all districts, with paired differences; None when the runs carry no provider outputs.
+
+        Per district and replicate: ``joined`` (1 if the district took up the offer), ``price`` (USD
+        the district paid over the run), ``subsidy`` (USD paid by supplemental funding), and
+        ``spend`` = price + subsidy. Over all districts: the share of districts that joined, and the
+        totals. ``cost_per_element_changed`` = spend summed over replicates / elements changed summed
+        over replicates (a ratio of sums; NaN when nothing changed)."""
+        arms = {"baseline": self.baseline, "counterfactual": self.counterfactual}
+        per: dict[str, dict[str, np.ndarray]] = {}
+        for arm, run in arms.items():
+            fields = ("joined", "cost_district", "cost_subsidy")
+            if any(getattr(r, f, None) is None for r in run.results for f in fields):
+                return None
+            cols = list(run.districts)
+            idx = [cols.index(c) for c in self.districts]
+            joined = np.stack([np.asarray(r.joined, float) for r in run.results])[:, idx]
+            price = np.stack([np.asarray(r.cost_district, float) for r in run.results])[:, idx]
+            subsidy = np.stack([np.asarray(r.cost_subsidy, float) for r in run.results])[:, idx]
+            changed = self._arm_samples(run)["elements_changed"]  # (R, districts + overall)
+
+            def with_all(x: np.ndarray, how) -> np.ndarray:
+                return np.column_stack([x, how(x, axis=1)])
+
+            spend = with_all(price + subsidy, np.sum)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cpe = spend.sum(axis=0) / changed.sum(axis=0)
+            per[arm] = {"joined": with_all(joined, np.mean), "price": with_all(price, np.sum),
+                        "subsidy": with_all(subsidy, np.sum), "spend": spend,
+                        "cost_per_element_changed": np.where(np.isfinite(cpe), cpe, np.nan)}
+        out: dict = {"columns": list(self.columns), "arms": per, "difference": {}}
+        for k in ("joined", "price", "subsidy", "spend"):
+            out["difference"][k] = paired_difference(per["baseline"][k], per["counterfactual"][k])
+        out["difference"]["cost_per_element_changed"] = {
+            "mean": per["counterfactual"]["cost_per_element_changed"] - per["baseline"]["cost_per_element_changed"]}
+        return out
+
+    def provider_table(self) -> "pd.DataFrame | None":  # noqa: F821
+        """Tidy provider metrics (:attr:`provider_metrics`): one row per metric and district
+        (and 'overall'): baseline, counterfactual (means over replicates, or the ratio of sums for
+        ``cost_per_element_changed``) and the paired difference with its 90% range."""
+        import pandas as pd
+
+        m = self.provider_metrics
+        if m is None:
+            return None
+        rows = []
+        for k in PROVIDER_METRICS:
+            b, c, d = m["arms"]["baseline"][k], m["arms"]["counterfactual"][k], m["difference"][k]
+            ratio = k == "cost_per_element_changed"
+            for i, col in enumerate(m["columns"]):
+                rows.append({
+                    "metric": k, "district": col,
+                    "baseline": float(b[i]) if ratio else float(_summary_stats(b)["mean"][i]),
+                    "counterfactual": float(c[i]) if ratio else float(_summary_stats(c)["mean"][i]),
+                    "difference": float(d["mean"][i]),
+                    "p05": float("nan") if ratio else float(d["p05"][i]),
+                    "p95": float("nan") if ratio else float(d["p95"][i]),
+                })
+        return pd.DataFrame(rows)
+
     # --- outputs ------------------------------------------------------------------------------
     def _arm_dict(self, arm: str, run: CaseRun) -> dict:
         s = self.summaries[arm]
@@ -222,6 +314,7 @@ class WhatIf:
                 "overrides": list(self.overrides),
                 "lines": list(self.lines),
                 "note": self.note,
+                "baseline": self._baseline_description(),
             },
             "baseline": self._arm_dict("baseline", self.baseline),
             "counterfactual": self._arm_dict("counterfactual", self.counterfactual),
@@ -233,11 +326,13 @@ class WhatIf:
                 "outcomes": diff_out,
                 "tables": diff_tables,
             },
+            "provider": self._provider_dict(),
             "provenance": provenance(
                 whatif=self.name,
                 question=self.question,
                 overrides=list(self.overrides),
                 base_scenario=self.baseline.scenario.name,
+                baseline=self._baseline_description(),
                 baseline_scenario_hash=content_hash(scenario_dict(self.baseline.scenario)),
                 counterfactual_scenario_hash=content_hash(scenario_dict(self.counterfactual.scenario)),
                 seed=self.seed,
@@ -252,6 +347,25 @@ class WhatIf:
         }
         self._cache["dict"] = d
         return d
+
+    def _baseline_description(self) -> dict:
+        kind = "base scenario" if self.baseline_of is None else (
+            "scenario file" if self.baseline_of.lower().endswith((".toml", ".yaml", ".yml")) else "what-if")
+        return {"kind": kind, "name": self.baseline_of, "overrides": list(self.baseline_overrides),
+                "changes_from_baseline": list(self.changes_from_baseline)}
+
+    def _provider_dict(self) -> dict | None:
+        """Provider metrics for whatif.json (None unless a provider what-if with provider outputs)."""
+        if not self.is_provider_whatif or self.provider_metrics is None:
+            return None
+        tab = self.provider_table()
+        out: dict = {"definition": PROVIDER_DEFINITION, "metrics": {}}
+        for k in PROVIDER_METRICS:
+            sub = tab[tab["metric"] == k]
+            out["metrics"][k] = {r.district: {"baseline": _num(r.baseline), "counterfactual": _num(r.counterfactual),
+                                              "difference": _num(r.difference), "p05": _num(r.p05), "p95": _num(r.p95)}
+                                 for r in sub.itertuples(index=False)}
+        return out
 
     def table(self) -> "pd.DataFrame":  # noqa: F821
         """Tidy outcome differences: one row per outcome and district (and 'overall')."""
@@ -367,12 +481,16 @@ def run_whatif(
     *,
     question: str | None = None,
     library: str | Path | Mapping[str, WhatIfSpec] | None = None,
+    baseline: Scenario | str | Path | None = None,
 ) -> WhatIf:
     """Run a counterfactual beside its baseline with common random numbers.
 
     ``base``: a Scenario, a scenario file (TOML/YAML) or None (the four-district case).
     ``name``: a what-if of the library (its overrides come first); ``overrides``: further
-    ``KEY=VALUE`` changes. ``progress(done, total)`` counts runs of both arms (total 2 x
+    ``KEY=VALUE`` changes. The counterfactual is ``base`` with those changes. The baseline arm is
+    ``baseline`` when given, else the named what-if's own ``baseline`` (library field), else
+    ``base``: a what-if's name (``base`` with that what-if's overrides, e.g. the subsidised bundle
+    against ``bundle_at_market_price``), a Scenario, or a scenario file. ``progress(done, total)`` counts runs of both arms (total 2 x
     replicates). Bad input (unknown key, bad value, unknown name) raises ``ValueError`` before
     anything runs. With no overrides at all the counterfactual equals the baseline and every
     difference is exactly zero.
@@ -390,6 +508,12 @@ def run_whatif(
     given = tuple(spec.set if spec else ()) + tuple(overrides)
     base_s = _base_scenario(base)
     cf = apply_overrides(base_s, [resolve_override(o) for o in given])
+    if baseline is None and spec is not None and spec.baseline is not None:
+        baseline = spec.baseline_file or spec.baseline
+        baseline_label = spec.baseline
+    else:
+        baseline_label = None if baseline is None else (baseline.name if isinstance(baseline, Scenario) else str(baseline))
+    baseline_s, baseline_overrides = _baseline_scenario(baseline, base_s, library)
     if question is None:
         question = spec.question if spec else ("What if " + ", ".join(given) + "?" if given else "No change (baseline against itself)")
     total = 2 * replicates
@@ -399,14 +523,35 @@ def run_whatif(
             return None
         return lambda done, _t: progress(offset + done, total)
 
-    baseline = run_scenario(base_s, replicates, seed, arm_progress(0))
+    base_run = run_scenario(baseline_s, replicates, seed, arm_progress(0), overrides=baseline_overrides)
     counterfactual = run_scenario(cf, replicates, seed, arm_progress(replicates), overrides=given)
     return WhatIf(
         question=question,
         overrides=given,
-        baseline=baseline,
+        baseline=base_run,
         counterfactual=counterfactual,
         name=name,
         lines=spec.lines if spec else (),
         note=spec.note if spec else "",
+        baseline_of=baseline_label,
+        baseline_overrides=baseline_overrides,
     )
+
+
+def _baseline_scenario(baseline: Scenario | str | Path | None, base: Scenario,
+                       library: str | Path | Mapping[str, WhatIfSpec] | None) -> tuple[Scenario, tuple[str, ...]]:
+    """The baseline arm's scenario and the overrides that made it from ``base``."""
+    if baseline is None:
+        return base, ()
+    if isinstance(baseline, Scenario):
+        return baseline, ()
+    text = str(baseline)
+    if text.lower().endswith((".toml", ".yaml", ".yml")):
+        return load_scenario(text), ()
+    lib = library if isinstance(library, Mapping) else load_whatif_library(library)
+    try:
+        other = lib[text]
+    except KeyError:
+        raise ValueError(f"baseline: {text!r} is neither a what-if of the library nor a scenario file "
+                         f"(.toml, .yaml, .yml); what-ifs: {', '.join(lib)}") from None
+    return apply_overrides(base, [resolve_override(o) for o in other.set]), tuple(other.set)

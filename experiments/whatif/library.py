@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from sim.vocab import Element
 
@@ -20,7 +20,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LINES = re.compile(r"^(\d{1,6})(?:-(\d{1,6}))?$")
 
 
-_ENTRY_KEYS = {"name", "question", "set", "lines", "note"}
+_ENTRY_KEYS = {"name", "question", "set", "lines", "note", "baseline"}
+
+#: File suffixes a ``baseline`` may name a scenario file by (anything else names a what-if).
+SCENARIO_SUFFIXES = (".toml", ".yaml", ".yml")
 
 
 class WhatIfLibraryError(ValueError):
@@ -29,16 +32,22 @@ class WhatIfLibraryError(ValueError):
 
 @dataclass(frozen=True)
 class WhatIfSpec:
-    """A named what-if: a one-line question, its overrides, the report lines it probes."""
+    """A named what-if: a one-line question, its overrides, the report lines it probes, and what it
+    is compared with: ``baseline`` is None (the base scenario, by default the four-district case),
+    the name of another what-if of the library (its scenario is the baseline arm), or a scenario file
+    (``.toml``/``.yaml``; ``baseline_file`` is that file resolved against the library's folder)."""
 
     name: str
     question: str
     set: tuple[str, ...]
     lines: tuple[str, ...] = ()
     note: str = ""
+    baseline: str | None = None
+    baseline_file: str | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "question": self.question, "set": list(self.set), "lines": list(self.lines), "note": self.note}
+        return {"name": self.name, "question": self.question, "set": list(self.set), "lines": list(self.lines), "note": self.note,
+                "baseline": self.baseline}
 
 
 def load_whatif_library(path: str | Path | None = None) -> dict[str, WhatIfSpec]:
@@ -69,7 +78,27 @@ def load_whatif_library(path: str | Path | None = None) -> dict[str, WhatIfSpec]
         if spec.name in out:
             raise WhatIfLibraryError(f"{p.name}: whatif[{i}].name: {spec.name!r} is used twice")
         out[spec.name] = spec
+    for i, spec in enumerate(out.values()):
+        out[spec.name] = _check_baseline(spec, out, p, f"{p.name}: whatif[{i}] ({spec.name}).baseline")
     return out
+
+
+def _check_baseline(spec: WhatIfSpec, library: Mapping[str, WhatIfSpec], path: Path, where: str) -> WhatIfSpec:
+    """A baseline names another what-if of the library or an existing scenario file."""
+    b = spec.baseline
+    if b is None:
+        return spec
+    if b.lower().endswith(SCENARIO_SUFFIXES):
+        f = (path.parent / b).resolve()
+        if not f.is_file():
+            raise WhatIfLibraryError(f"{where}: scenario file {b!r} not found (looked for {f})")
+        return replace(spec, baseline_file=str(f))
+    if b == spec.name:
+        raise WhatIfLibraryError(f"{where}: {b!r} is the what-if itself; name another what-if or a scenario file")
+    if b not in library:
+        raise WhatIfLibraryError(f"{where}: {b!r} is neither a what-if of the library nor a scenario file "
+                                 f"({', '.join(SCENARIO_SUFFIXES)}); what-ifs: {', '.join(library)}")
+    return spec
 
 
 def _spec(e, where: str) -> WhatIfSpec:
@@ -106,7 +135,11 @@ def _spec(e, where: str) -> WhatIfSpec:
     note = e.get("note", "")
     if not isinstance(note, str):
         raise WhatIfLibraryError(f"{where}.note: needs text")
-    return WhatIfSpec(name, question.strip(), tuple(sets), tuple(lines), note.strip())
+    baseline = e.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline.strip() or len(baseline) > 4096):
+        raise WhatIfLibraryError(f"{where}.baseline: needs the name of another what-if or a scenario file (text)")
+    return WhatIfSpec(name, question.strip(), tuple(sets), tuple(lines), note.strip(),
+                      baseline.strip() if baseline is not None else None)
 
 
 def list_whatifs(path: str | Path | None = None) -> list[WhatIfSpec]:
@@ -130,6 +163,8 @@ def format_whatif_list(specs: Iterable[WhatIfSpec]) -> str:
     blocks = []
     for s in specs:
         lines = [s.name, f"    {s.question}"]
+        if s.baseline:
+            lines.append(f"    compared with: {s.baseline}")
         if s.lines:
             lines.append(f"    report lines: {', '.join(s.lines)}")
         lines.append("    sets: " + "  ".join(s.set))

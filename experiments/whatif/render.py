@@ -6,7 +6,9 @@ import math
 import textwrap
 from contextlib import contextmanager
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
 import numpy as np
 from sim.results import OUTCOME_NAMES
 from .compare import OVERALL
@@ -49,7 +51,12 @@ def format_whatif(whatif: WhatIf) -> str:
         f"coherence-sim {package_version()} | what-if {whatif.name or '(custom)'} | base {whatif.baseline.scenario.name} | "
         f"{whatif.replicates} replicates per arm | seed {whatif.seed} | common random numbers",
     ]
-    if whatif.overrides:
+    if whatif.baseline_of is not None:
+        what = ("what-if " if whatif.baseline_overrides else "scenario ") + whatif.baseline_of
+        head.append(f"baseline: {what}" + (" (" + "  ".join(whatif.baseline_overrides) + ")" if whatif.baseline_overrides else ""))
+        if whatif.changes_from_baseline:
+            head.append("changes from the baseline: " + "  ".join(whatif.changes_from_baseline))
+    elif whatif.overrides:
         head.append("changes: " + "  ".join(whatif.overrides))
     if whatif.lines:
         head.append("report lines: " + ", ".join(whatif.lines))
@@ -82,7 +89,54 @@ def format_whatif(whatif: WhatIf) -> str:
     foot = []
     if (tab["n"] < whatif.replicates).any():
         foot.append("* some replicates undefined (no change in the district): difference over the replicates defined in both arms.")
-    return "\n".join(head) + "\n\n" + "\n".join(lines) + ("\n" + "\n".join(foot) if foot else "") + "\n\n" + format_table_differences(whatif)
+    provider = format_provider_metrics(whatif)
+    return ("\n".join(head) + "\n\n" + "\n".join(lines) + ("\n" + "\n".join(foot) if foot else "")
+            + (("\n\n" + provider) if provider else "") + "\n\n" + format_table_differences(whatif))
+
+
+PROVIDER_LABELS = {
+    "joined": "take-up (joined)",
+    "price": "price paid (USD)",
+    "subsidy": "subsidy spend (USD)",
+    "cost_per_element_changed": "cost/element changed",
+}
+
+
+def format_provider_metrics(whatif: WhatIf) -> str:
+    """A provider what-if's take-up, price, subsidy spend and cost per element changed, per district
+    and over all districts, in both arms with the paired difference ('' for other what-ifs)."""
+    if not whatif.is_provider_whatif:
+        return ""
+    tab = whatif.provider_table()
+    if tab is None:
+        return "Provider: the runs carry no take-up or cost outputs."
+    w = max(len(v) for v in PROVIDER_LABELS.values()) + 2
+    dw = max(len(c) for c in whatif.columns) + 2
+    lines = [
+        "Provider: take-up, price, subsidy spend and cost per element changed (USD over the run; overall: share of "
+        "districts joined, totals, total spend / total elements changed)",
+        f"{'':<{w}}{'district':<{dw}}{'baseline':>12}{'counterfactual':>16}   difference [p05, p95]",
+    ]
+    prev = None
+    for r in tab.itertuples(index=False):
+        if prev is not None and r.metric != prev:
+            lines.append("")
+        prev = r.metric
+        money = r.metric != "joined"
+        fmt = (lambda x, wd, sign=False: _money(x, wd, sign)) if money else (lambda x, wd, sign=False: _f(x, wd, sign))
+        diff = fmt(r.difference, 10, True)
+        if math.isfinite(r.p05):
+            diff += f" [{fmt(r.p05, 0, True).strip()}, {fmt(r.p95, 0, True).strip()}]"
+        label = PROVIDER_LABELS[r.metric] if r.district == whatif.columns[0] else ""
+        lines.append(f"{label:<{w}}{r.district:<{dw}}{fmt(r.baseline, 12)}{fmt(r.counterfactual, 16)}   {diff}")
+    return "\n".join(lines)
+
+
+def _money(x, width: int, sign: bool = False) -> str:
+    x = float(x)
+    if not math.isfinite(x):
+        return f"{'-':>{width}}"
+    return f"{x:+{width},.0f}" if sign else f"{x:{width},.0f}"
 
 
 def format_table_differences(whatif: WhatIf) -> str:
@@ -198,11 +252,12 @@ def forest_plot(w: WhatIf, path: str | Path) -> Path:
         key.legend(handles=handles, loc="center", ncol=min(len(handles), 4), frameon=False,
                    handlelength=2.6, columnspacing=1.8)
         fig.suptitle(_wrap(w.question, 90), fontsize=13, fontweight="bold")
+        changes = w.changes_from_baseline if w.baseline_of is not None else w.overrides
         caption = (
-            f"Difference = what-if minus the baseline ({w.baseline.scenario.name}), paired replicate by replicate: "
-            f"{w.replicates} simulated replicates per arm with the same random numbers (seed {w.seed}). "
+            f"Difference = what-if minus the baseline ({w.baseline_of or w.baseline.scenario.name}), paired replicate by "
+            f"replicate: {w.replicates} simulated replicates per arm with the same random numbers (seed {w.seed}). "
             "Right of the dashed line: more under the what-if. "
-            + ("Changes: " + "; ".join(w.overrides) + "." if w.overrides else "No changes.")
+            + ("Changes: " + "; ".join(changes) + "." if changes else "No changes.")
         )
         fig.supxlabel(_wrap(caption, 150), fontsize=8.5, style="italic", color="#333333")
         path = Path(path)
@@ -210,3 +265,70 @@ def forest_plot(w: WhatIf, path: str | Path) -> Path:
         fig.savefig(path, dpi=DPI, facecolor="white")
         fig.clear()
     return path
+
+
+#: Colours of the arms in :func:`comparison_figure` (colour-blind safe, in order).
+_ARM_COLOURS = ("#0173b2", "#de8f05", "#d55e00", "#029e73", "#cc78bc", "#949494")
+
+
+def comparison_figure(runs: "Mapping[str, WhatIf]", path: str | Path, *, outcomes: Sequence[str] | None = None,
+                      district: str = OVERALL, title: str | None = None) -> Path:
+    """Several what-ifs side by side (:func:`build_comparison_figure`), saved as a PNG; returns the path."""
+    with _style():
+        fig = build_comparison_figure(runs, outcomes=outcomes, district=district, title=title)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=DPI, facecolor="white")
+        fig.clear()
+    return path
+
+
+def build_comparison_figure(runs: "Mapping[str, WhatIf]", *, outcomes: Sequence[str] | None = None,
+                            district: str = OVERALL, title: str | None = None):
+    """Several what-ifs side by side: one panel per outcome (its title wrapped on its own lines, so
+    long outcome names never run into the next panel), one row per what-if (``runs``: label ->
+    WhatIf), the mean difference from each what-if's own baseline (dot) and its 90% confidence
+    interval (bar), against a zero line; shares in percentage points, counts in their unit. A
+    matplotlib Figure (no pyplot), constrained layout."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    labels = list(runs)
+    if not labels:
+        raise ValueError("runs: give at least one what-if")
+    names = list(outcomes) if outcomes is not None else [o for o in OUTCOME_NAMES if o != "mean_month_of_change"]
+    unknown = [o for o in names if o not in OUTCOME_NAMES]
+    if unknown:
+        raise ValueError(f"outcomes: {unknown[0]!r} is not an outcome; allowed: {', '.join(OUTCOME_NAMES)}")
+    colours = {a: _ARM_COLOURS[i % len(_ARM_COLOURS)] for i, a in enumerate(labels)}
+    n = len(names)
+    with _style():
+        fig = Figure(figsize=(1.9 + 2.5 * n, 1.6 + 0.42 * len(labels)), layout="constrained")
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+        for ax, o in zip(axes, names):
+            scale = 100.0 if o in SHARE_OUTCOMES else 1.0
+            for y, a in enumerate(labels):
+                w = runs[a]
+                j = w.columns.index(district)
+                st = w.outcome_differences[o]
+                m, lo, hi = (st[k][j] * scale for k in ("mean", "mean_p05", "mean_p95"))
+                if not math.isfinite(m):
+                    continue
+                if math.isfinite(lo) and math.isfinite(hi):
+                    ax.hlines(y, lo, hi, color=colours[a], lw=2.2)
+                ax.plot(m, y, "o", color=colours[a], ms=6, mec="white", mew=0.7, zorder=3)
+            ax.axvline(0, color="#555555", lw=1, ls="--", zorder=1)
+            ax.set_title(_wrap(OUTCOME_LABELS.get(o, o), 24), fontsize=9.5, loc="center")
+            ax.set_xlabel("percentage points" if scale == 100.0 else "elements" if o == "elements_changed" else "",
+                          fontsize=8.5)
+            ax.margins(x=0.15)
+            ax.grid(axis="x", color="#eeeeee", lw=0.8)
+            sns.despine(ax=ax, left=True)
+        axes[0].set_yticks(range(len(labels)), [_wrap(a, 22) for a in labels])
+        axes[0].set_ylim(len(labels) - 0.5, -0.5)
+        for ax in axes[1:]:
+            ax.tick_params(axis="y", length=0)
+        where = "all districts" if district == OVERALL else district
+        fig.suptitle(_wrap(title or f"Difference from each what-if's baseline ({where}): mean and 90% interval", 110),
+                     fontsize=11, fontweight="bold")
+    return fig
