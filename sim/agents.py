@@ -187,12 +187,16 @@ class District(Agent):
     def superintendent(self) -> Leader | None:
         return next((l for l in self.leaders if l.superintendent), None)
 
-    def prek_voice(self) -> float:
+    def prek_voice(self, understanding: float = 0.0) -> float:
         """Probability that a change made in the district while it takes part in the initiative
-        includes pre-K (lines 1003-1015, 1196-1210, 1404-1418): the initiative puts early-childhood
+        includes pre-K (lines 1003-1015, 1196-1210, 1396-1418): the initiative puts early-childhood
         voices at the district's table -- an early-childhood leader on the team, pre-K teachers on
-        it -- and each may bring pre-K in; the provider's pre-K focus scales them. A district no
-        longer supported brings none in. After pre-K is eliminated (Diamond under universal TK) the
+        it -- and each may bring pre-K in; a team designing the change also brings it in as far as
+        it has taken in the provider's approach (``understanding``), which is pre-K-3 by design --
+        the provider cued teams to check "whether they included pre-K and TK to 3" (lines
+        1396-1400) and the report calls the progress "a direct result from participating" (lines
+        1003-1005). The provider's pre-K focus scales them all. A district no longer supported
+        brings none in. After pre-K is eliminated (Diamond under universal TK) the
         four-year-olds are in TK and a change that brings that youngest band in is still coded as
         fostering continuity when made -- Table 5 counts all of Diamond's changes so -- while
         continuity at the end needs a pre-K programme (lines 941-950, sim/coding.py). A district
@@ -200,7 +204,7 @@ class District(Agent):
         if not self.conditions.has_prek or not self.model.served(self.index):
             return 0.0
         P = self.model.params
-        miss = 1.0
+        miss = 1.0 - understanding
         if any(l.early_childhood and l.on_team for l in self.leaders):
             miss *= 1.0 - P.ec_leader_voice
         n = self.model.teachers_pop.prek_on_team(self.index)
@@ -290,8 +294,9 @@ class District(Agent):
         district's system, so an add-on is no design at all: the team gets no traction
         (lines 780-790). Where an element runs only separate, disorganized practices, the team's
         first design that cannot make it systemic gets no traction either; the next one adds a
-        piece beside them (lines 780-789). Depth: the principles once within reach and understood. Pre-K: if the
-        district's early-childhood voices bring it in (``prek_voice``)."""
+        piece beside them (lines 780-789). Depth: the principles once within reach and understood.
+        Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
+        early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
         P = m.params
         rng = self.decide_rng
@@ -319,7 +324,7 @@ class District(Agent):
                         "the team could not design the common assessment into the district's system")
             return
         content = _PRINCIPLES if (m.principles_available(d) and u_depth < self.team.know_principles) else _SIGNATURE
-        prek = u_prek < self.prek_voice()
+        prek = u_prek < self.prek_voice(self.team.know)
         lead = self.lead
         owner = self.owner[element]
         decision = respond(owner, lead, u_answer, P.reshape_share)

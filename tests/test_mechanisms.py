@@ -247,7 +247,20 @@ def test_early_childhood_voices_bring_prek_into_the_changes(case):
         return share(r.continuity, changed, Continuity.CONTINUITY)
 
     base, alt = paired(case, continuity, no_voices, params=Parameters(), alt_params=Parameters(prek_teacher_voice=0.0))
-    assert_moves(base, alt, -1, margin=0.2)
+    assert_moves(base, alt, -1, margin=0.1)
+
+
+def test_a_team_that_has_taken_in_the_prek3_approach_brings_prek_in(case):
+    # Lines 1003-1005, 1396-1400: the progress on pre-K was "a direct result from participating"; the
+    # provider cued teams to ask whether their systems included pre-K. With the voices silenced, a
+    # team that understands the approach less includes pre-K less.
+    def continuity(r):
+        return share(r.continuity, r.n_changes > 0, Continuity.CONTINUITY)
+
+    quiet = dict(ec_leader_voice=0.0, prek_teacher_voice=0.0)
+    base, alt = paired(case, continuity, params=Parameters(prior_understanding=0.8, **quiet),
+                       alt_params=Parameters(prior_understanding=0.2, learning_rate=0.02, **quiet))
+    assert_moves(base, alt, -1, margin=0.1)
 
 
 def test_eliminating_prek_removes_continuity_at_the_end_only(case):
