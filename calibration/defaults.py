@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from experiments.evidence.calibrated import CALIBRATED_FILE, FORMAT_VERSION, POSTERIOR_FILE, data_dir, forget_cached
+from experiments.execution.files import write_text
 from sim.parameters import PARAMETER_SPECS
 
 __all__ = ["publish", "write_calibrated"]
@@ -123,9 +124,8 @@ def write_calibrated(result, directory: str | Path | None = None) -> list[Path]:
 
 
 def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Whole or not at all, through a randomly named temporary file (never a fixed NAME.tmp)."""
+    write_text(path, text)
 
 
 def publish(result, directory: str | Path | None = None) -> list[Path]:

@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.execution.files import write_text
 from experiments.numerics import weighted_quantile
 from sim import Parameters
 
@@ -404,7 +405,7 @@ def run_stage(
         "unrecorded_simulations": unrecorded,
         "wall_time_s": float(state.get("wall_time_s", 0.0)) + wall,
     }
-    marker.write_text(json.dumps(state, indent=2))
+    write_text(marker, json.dumps(state, indent=2), root=marker.parent)
     return _stage_result(name, evidence, priors, db_path, state)
 
 
@@ -422,9 +423,10 @@ def rejuvenate_stage(stage: StageResult, path: Path, *, seed: int, workers: int 
         diag = json.loads(info.read_text())
         return dataclasses.replace(stage, particles=pd.read_csv(path), rejuvenation=diag)
     r = rejuvenate(stage, seed=seed, workers=workers, max_moves=max_moves, progress=progress)
-    r.particles.to_csv(path, index=False)
     diag = r.to_dict()
-    info.write_text(json.dumps(diag, indent=2))
+    # the particles before their diagnostics: the JSON is the sign that both are whole
+    write_text(path, r.particles.to_csv(index=False, lineterminator="\n"), root=path.parent)
+    write_text(info, json.dumps(diag, indent=2), root=path.parent)
     return dataclasses.replace(stage, particles=r.particles, rejuvenation=diag,
                                n_simulations=stage.n_simulations + r.n_simulations)
 
@@ -659,8 +661,6 @@ def calibrate(
                 raise ValueError(f"{p}: a calibration history exists; continue it with --resume, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "settings.json").exists() or not resume:
-        from experiments.execution.files import write_text
-
         write_text(out / "settings.json", json.dumps(settings, indent=1))
     started = time.perf_counter()
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.execution.files import write_file, write_text
+
 from .distance import TABLE_COLS, TABLE_ROWS
 
 __all__ = ["write_outputs", "verdict"]
@@ -83,28 +85,31 @@ def write_outputs(result, figures: bool = True) -> list[Path]:
     rng = np.random.default_rng(np.random.SeedSequence(entropy=result.seed, spawn_key=(2**31 - 15,)))
     for name, st in result.stages.items():
         p = out / f"posterior_{name}.csv"
-        st.particles.to_csv(p, index=False, float_format="%.8g")
+        write_text(p, st.particles.to_csv(index=False, float_format="%.8g", lineterminator="\n"), root=out)
         written.append(p)
     draws = result.stages["final"].resample(result.budget.stored_draws, rng)
     p = out / "posterior_samples.csv"
-    draws.to_csv(p, index=False, float_format="%.6g")
+    write_text(p, draws.to_csv(index=False, float_format="%.6g", lineterminator="\n"), root=out)
     written.append(p)
     data = calibration_dict(result)
     p = out / "calibration.json"
-    tmp = p.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False, default=_json_default), encoding="utf-8")
-    tmp.replace(p)
+    write_text(p, json.dumps(data, indent=2, allow_nan=False, default=_json_default), root=out)
     written.append(p)
     figs: dict[str, str] = {}
     if figures:
         figs = write_figures(result, out)
         written += [out / f for f in figs.values()]
     p = out / "report.md"
-    p.write_text(report_markdown(result, data, figs), encoding="utf-8")
+    write_text(p, report_markdown(result, data, figs), root=out)
     written.append(p)
     for name in result.stages:
         written.append(out / f"history_{name}.db")
     return written
+
+
+def _save_figure(fig, out: Path, name: str, dpi: int) -> None:
+    """A PNG written whole or not at all, never through a link planted in ``out``."""
+    write_file(out / name, lambda f: fig.savefig(f, format="png", dpi=dpi), root=out)
 
 
 def _json_default(o):
@@ -195,7 +200,7 @@ def _marginals(result, out: Path, plt) -> str:
     fig.suptitle("Posterior marginals against the priors (density; log-uniform priors on a log10 axis)", fontsize=11)
     fig.tight_layout()
     name = "posterior_marginals.png"
-    fig.savefig(out / name, dpi=110)
+    _save_figure(fig, out, name, dpi=110)
     plt.close(fig)
     return name
 
@@ -231,7 +236,7 @@ def _pairs(result, out: Path, plt) -> str:
     fig.suptitle("Final posterior, the six best-identified parameters (axes span the prior ranges)", fontsize=10)
     fig.tight_layout()
     name = "posterior_pairs.png"
-    fig.savefig(out / name, dpi=110)
+    _save_figure(fig, out, name, dpi=110)
     plt.close(fig)
     return name
 
@@ -272,7 +277,7 @@ def _tables(result, out: Path, plt) -> str:
     np.atleast_1d(axes)[0].legend(fontsize=7, ncol=5, loc="upper right")
     fig.tight_layout()
     name = "predictive_tables.png"
-    fig.savefig(out / name, dpi=100)
+    _save_figure(fig, out, name, dpi=100)
     plt.close(fig)
     return name
 
@@ -300,7 +305,7 @@ def _facts(result, out: Path, plt) -> str:
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     name = "predictive_facts.png"
-    fig.savefig(out / name, dpi=110)
+    _save_figure(fig, out, name, dpi=110)
     plt.close(fig)
     return name
 
@@ -319,7 +324,7 @@ def _epsilon(result, out: Path, plt) -> str:
         ax.set_title(f"{name} fit: {st.n_simulations:,} simulations", fontsize=9)
     fig.tight_layout()
     name = "abc_trajectory.png"
-    fig.savefig(out / name, dpi=110)
+    _save_figure(fig, out, name, dpi=110)
     plt.close(fig)
     return name
 

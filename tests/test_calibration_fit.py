@@ -330,6 +330,43 @@ def test_calibrated_defaults_file_round_trips(quick, tmp_path):
     assert list(draws.columns) == list(load_priors().names) and len(draws) == result.budget.stored_draws
 
 
+def test_calibration_writers_replace_planted_links_and_never_write_through_them(quick, tmp_path):
+    """The library writers (not only the command, which refuses such a folder) put each output in
+    place through a randomly named temporary file: a link planted at an output's name -- or at the
+    old fixed temporary name -- is replaced, and the file it pointed at is untouched."""
+    import dataclasses
+
+    from calibration.defaults import write_calibrated
+    from calibration.report import write_outputs
+
+    result, _, _ = quick
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    sentinel = outside / "sentinel.txt"
+    sentinel.write_text("keep me")
+    out = tmp_path / "again"
+    out.mkdir()
+    names = ["posterior_final.csv", "posterior_samples.csv", "calibration.json", "calibration.json.tmp",
+             "report.md", "predictive_tables.png"]
+    for name in names:
+        (out / name).symlink_to(sentinel)
+    write_outputs(dataclasses.replace(result, out_dir=out), figures=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("calibrated.toml", "calibrated.toml.tmp", "posterior_samples.csv"):
+        (data / name).symlink_to(sentinel)
+    write_calibrated(result, data)
+    assert sentinel.read_text() == "keep me" and sorted(p.name for p in outside.iterdir()) == ["sentinel.txt"]
+    for name in ("posterior_final.csv", "posterior_samples.csv", "calibration.json", "report.md", "predictive_tables.png"):
+        assert not (out / name).is_symlink() and (out / name).stat().st_size > 100, name
+    assert json.loads((out / "calibration.json").read_text())["provenance"]["split"]["sets"]["fit"]
+    for name in ("calibrated.toml", "posterior_samples.csv"):
+        assert not (data / name).is_symlink() and (data / name).stat().st_size > 100, name
+    # no temporary file is left behind
+    assert not [p for p in list(out.iterdir()) + list(data.iterdir()) if p.name.startswith(".") or
+                (p.name.endswith(".tmp") and not p.is_symlink())]
+
+
 def test_case_posterior_changes_only_the_parameters():
     from experiments.case import run_scenario_posterior
     from experiments.case import run_scenario
@@ -387,11 +424,12 @@ def test_parameter_recovery_from_simulated_tables(tmp_path, split, priors):
     assert not outside, outside
     con = st.contraction()
     print({n: (round(truth[n], 3), round(st.median()[n], 3), round(con[n], 2)) for n in sub.names})
-    # the best-identified parameters: posterior 90% interval well inside the prior's
-    assert con["uptake_rate"] > 0.3
-    # and more than one: the timing parameters (design_months, latency_per_log_school) and the
-    # team's attention are the next best identified (0.27-0.32 at this seed)
-    assert sum(c > 0.2 for n, c in con.items() if n != "uptake_rate") >= 2, con
+    # the best-identified parameters, as in the real calibration (docs/calibration/report.md):
+    # teachers' uptake and the design time, posterior 90% intervals well inside the priors'
+    # (0.49 and 0.40 at this seed with the final model); the rest contract less
+    assert con["uptake_rate"] > 0.3 and con["design_months"] > 0.3, con
+    assert max(c for n, c in con.items() if n not in ("uptake_rate", "design_months")) < min(
+        con["uptake_rate"], con["design_months"]), con
 
 
 def test_every_progress_event_has_a_line():

@@ -77,7 +77,8 @@ def write_store(runs: pd.DataFrame, root: Path) -> Path:
     (root / "elements").mkdir()
     pq.write_table(pa.Table.from_pandas(runs, preserve_index=False), root / "runs" / "chunk-000000.parquet")
     pq.write_table(pa.table({"design_point": pa.array([], pa.int64())}), root / "elements" / "chunk-000000.parquet")
-    manifest = {"format": "coherence-sim sweep", "format_version": 1, "completed": {"0": {"runs": len(runs), "errors": 0}}}
+    manifest = {"format": "coherence-sim sweep", "format_version": 1, "plan_hash": "synthetic",
+                "completed": {"0": {"runs": len(runs), "errors": 0}}}
     (root / "manifest.json").write_text(json.dumps(manifest))
     return root
 

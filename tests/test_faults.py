@@ -335,3 +335,35 @@ def test_ctrl_c_stops_cleanly_and_resume_equals_uninterrupted(tmp_path):
     assert result.complete and result.runs_this_session == plan.n_runs - saved
     assert run_sweep(plan, tmp_path / "ref", workers=1, quiet=True).complete
     assert_equal_to(out, tmp_path / "ref")
+
+
+@pytest.mark.parametrize("when", ["just after the temporary file is created", "while writing", "while renaming"])
+def test_an_interrupt_at_any_point_of_a_write_leaves_no_temporary_file(tmp_path, monkeypatch, when):
+    """Ctrl-C can arrive between any two bytecodes, including right after ``os.open`` returns and
+    before its descriptor is stored: the temporary file is removed whichever, and the target keeps
+    its old content."""
+    target = tmp_path / "chunk.parquet"
+    target.write_bytes(b"old")
+    real_open = os.open
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if when.startswith("just after"):
+        def open_then_interrupt(*args, **kwargs):
+            real_open(*args, **kwargs)  # created, descriptor dropped: the worst moment
+            raise KeyboardInterrupt
+        monkeypatch.setattr(files.os, "open", open_then_interrupt)
+    elif when == "while writing":
+        monkeypatch.setattr(files, "_write_fd", interrupted)
+    else:
+        monkeypatch.setattr(files.os, "replace", interrupted)
+    fd = real_open(tmp_path, os.O_RDONLY)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            files.write_at(fd, "chunk.parquet", b"new content")
+    finally:
+        os.close(fd)
+        monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk.parquet"]
+    assert target.read_bytes() == b"old"

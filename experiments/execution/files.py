@@ -201,16 +201,19 @@ def write_at(dir_fd: int, name: str, content: Content, *, where: Path | str | No
         raise ValueError(f"{name!r} is not a file name")
     data = _render(content)
     digest = hashlib.sha256(data).hexdigest()
-    for _ in range(100):
-        tmp = f".{name[:80]}.{secrets.token_hex(6)}.tmp"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666, dir_fd=dir_fd)
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 random collisions
-        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", str(where or "") + "/" + name)
+    # ``tmp`` names the candidate before it is created, so that an interrupt (Ctrl-C) arriving just
+    # after ``os.open`` returns -- before the descriptor is even stored -- still removes the file.
+    tmp = ""
     try:
+        for _ in range(100):
+            tmp = f".{name[:80]}.{secrets.token_hex(6)}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666, dir_fd=dir_fd)
+                break
+            except FileExistsError:  # someone else's file: never ours to remove
+                tmp = ""
+        else:  # pragma: no cover - 100 random collisions
+            raise FileExistsError(errno.EEXIST, "cannot create a temporary file", str(where or "") + "/" + name)
         try:
             _write_fd(fd, data, name)
             os.fsync(fd)
@@ -218,10 +221,11 @@ def write_at(dir_fd: int, name: str, content: Content, *, where: Path | str | No
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException as exc:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
+        if tmp:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(Path(where) / name) if where is not None else name
         raise
