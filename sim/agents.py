@@ -90,26 +90,27 @@ class Leader(Agent):
 class SchoolLeaders(Agent):
     """A district's school leaders (principals and assistants), as one group agent.
 
-    They take part in the shared learning opportunities aimed at school leaders (the provider's
-    third phase, lines 472-479); ``engagement`` is what they have learned of the practices
-    (0 to 1). Each session also raises the district team's readiness to redesign school-leader
-    learning: districts redesigned it "as they participated in activities related to school
-    leader learning in the SLOs and convenings" (lines 1044-1046).
+    They take part in the sessions aimed at them: the SLOs and convenings of the provider's phase
+    whose SLOs are for school leaders (the systems phase, lines 472-479). ``sessions`` counts them.
+    Districts redesigned school-leader learning "during the initiative's third year as they
+    participated in activities related to school leader learning in the SLOs and convenings"
+    (lines 1044-1046): a routine built around the practices needs school leaders who have met them,
+    so the team can take the element up only once they have (``engaged``; District.eligible). Each
+    SLO for them also raises the team's readiness to redesign it.
     """
 
     def __init__(self, model: "CoherenceModel", district: "District", n: int):
         super().__init__(model)
         self.district = district
         self.n = n
-        self.engagement = 0.0
         self.sessions = 0
 
-    def attend(self, weight: float) -> None:
+    def attend(self) -> None:
         self.sessions += 1
-        self.engagement = 1.0 - (1.0 - self.engagement) * math.exp(-weight)
 
     @property
     def engaged(self) -> bool:
+        """Whether they have taken part in at least one session aimed at school leaders."""
         return self.sessions > 0
 
 
@@ -233,11 +234,12 @@ class District(Agent):
     def eligible(self, practising_team: float) -> list[bool]:
         """Elements the team may take up: not awaiting enactment, prerequisites in place
         (docs/ODD.md 7.6). School-leader learning is redesigned around practices already in
-        classrooms, so most team teachers must practise them (lines 470-482); oversight needs a
+        classrooms, so most team teachers must practise them (lines 470-482), and by school leaders
+        who have met them in sessions aimed at them (lines 1044-1046); oversight needs a
         framework or pedagogical expectations in the provider's vision to oversee
         (lines 862-868, 897-904)."""
         ok = [not p for p in self.pending]
-        if practising_team < MOST:
+        if practising_team < MOST or not self.school_leaders.engaged:
             ok[_SLL] = False
         s = self.structure
         if not (s.holds_provider(_FRAMEWORK) or s.holds_provider(_PEDAGOGY)):

@@ -397,12 +397,15 @@ class CoherenceModel(Model):
                     dist.team.hear_peers([(held_total[e] - held[d][e]) / others for e in range(_E)],
                                          [(redesigned_total[e] - redesigned[d][e]) / others for e in range(_E)],
                                          P.peer_learning, self.program.convening_weight * (1.0 - turb))
-        if plan.slo and provider.slo_audience() == "school_leaders":
+        if (plan.slo or plan.convening) and provider.slo_audience() == "school_leaders":
+            # School leaders take part in the SLOs aimed at them and in the convenings of that phase
+            # (lines 472-479, 1044-1046); an SLO for them is school-leader learning's own emphasis.
             w = self.program.slo_weight * (1.0 - turb)
             for dist in self.district_list:
                 if supported[dist.index]:
-                    dist.school_leaders.attend(w)
-                    dist.team.raise_readiness(_SLL, w)
+                    dist.school_leaders.attend()
+                    if plan.slo:
+                        dist.team.raise_readiness(_SLL, w)
         if plan.superintendents:
             gain = P.superintendent_buy_in_gain
             for dist in self.district_list:

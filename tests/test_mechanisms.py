@@ -232,6 +232,39 @@ def test_few_school_leaders_need_no_school_leader_learning_system(case):
     assert_moves(base, alt, +1)
 
 
+def test_school_leaders_taking_part_is_what_opens_school_leader_learning(case):
+    # Lines 1044-1046: three districts redesigned school-leader learning in year 3 "as they
+    # participated in activities related to school leader learning in the SLOs and convenings".
+    # A provider whose sessions never turn to school leaders: the team never takes the element up
+    # (only an owner's competing agenda can still change it), and with them, no team's redesign is
+    # decided before the school leaders' first session.
+    def teachers_only(c):
+        return replace(c, program=replace(c.program, slo_audience=("teachers",) * len(c.program.slo_audience)))
+
+    def team_sll(r):
+        return float(sum(1 for c in r.changes if c.element == Element.SCHOOL_LEADER_LEARNING and c.source != "competing_agenda"))
+
+    base, alt = paired(case, team_sll, teachers_only)
+    assert alt.sum() == 0
+    assert_moves(base, alt, -1, margin=0.5)
+    # with them: no team decides to redesign it before the provider's systems phase has begun
+    from sim import CoherenceModel
+    from sim.vocab import Phase
+
+    seen = 0
+    for i in range(40):
+        m = CoherenceModel(case[i % len(case)], Parameters(), rng=np.random.SeedSequence(77, spawn_key=(i,)))
+        m.run()
+        start = min((mo for mo, ph in m.provider.phase_log if ph == Phase.SYSTEMS), default=None)
+        for dist in m.district_list:
+            firsts = [c.decided_month for c in m.changes if c.district == dist.name
+                      and c.element == Element.SCHOOL_LEADER_LEARNING and c.source != "competing_agenda"]
+            if firsts:
+                seen += 1
+                assert dist.school_leaders.engaged and start is not None and min(firsts) > start
+    assert seen >= 20
+
+
 # --- continuity ------------------------------------------------------------------------------------------------
 def test_early_childhood_voices_bring_prek_into_the_changes(case):
     # Lines 1003-1015, 1404-1418: without early-childhood leaders and pre-K teachers on the teams,
