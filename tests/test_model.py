@@ -266,12 +266,12 @@ def test_changing_one_district_leaves_the_others_untouched_unless_districts_meet
         d = rb.districts.index("Diamond")
         differs += rb.changes != ra.changes
     assert differs > 5  # ... while Diamond itself does change
-    # Open channels: the others can differ.
-    moved = sum(
-        [c for c in simulate(cond, seed=s).changes if c.district == "Avalon"]
-        != [c for c in simulate(diamond_with_authority(cond), seed=s).changes if c.district == "Avalon"]
-        for s in range(25)
-    )
+    # Open channels: the others can differ (which of them, and how often, depends on the model's state).
+    moved = 0
+    for s in range(25):
+        rb, ra = simulate(cond, seed=s), simulate(diamond_with_authority(cond), seed=s)
+        moved += any([c for c in rb.changes if c.district == name] != [c for c in ra.changes if c.district == name]
+                     for name in ("Avalon", "Birchwood", "Cedarville"))
     assert moved > 0
 
 

@@ -20,6 +20,7 @@ import solara
 from mesa.visualization.utils import update_counter
 from sim import coding
 from sim.calendar import month_label, school_year
+from sim.initiative import MOST
 from sim.model import CoherenceModel
 from sim.records import SOURCE_INITIATIVE
 from sim.structure import NO_ROUTINE
@@ -116,12 +117,19 @@ def element_states(model: CoherenceModel, d: int) -> list[dict]:
             attention = "waiting"
         else:
             attention = "idle"
+        waiting_for = ""
+        if attention == "waiting":
+            if e == Element.SCHOOL_LEADER_LEARNING and practising_team >= MOST:
+                waiting_for = "awaits a session for school leaders"
+            else:
+                waiting_for = _WAITING.get(e, "a prerequisite is missing")
         out.append({
             "element": e,
             "owner": owner.role,
             "owner_is_lead": owner is dist.lead,
             "owner_buy_in": float(owner.buy_in),
             "attention": attention,
+            "waiting_for": waiting_for,
             "progress": float(team.projects.get(int(e), 0.0)),
             "readiness": float(team.readiness[e]),
             "capacity0": Capacity(int(model.capacity0[d, e])),
@@ -160,7 +168,7 @@ def _attention_cell(s: dict) -> str:
         return (f'<span class="progress"><span style="width:{100 * s["progress"]:.0f}%"></span></span> '
                 f'<b class="working">Working on it</b> <span class="small">{_pct(s["progress"])} designed</span>')
     if s["attention"] == "waiting":
-        return f'{meter}<br><span class="waiting small">Not yet: {_esc(_WAITING.get(e, "a prerequisite is missing"))}</span>'
+        return f'{meter}<br><span class="waiting small">Not yet: {_esc(s["waiting_for"])}</span>'
     return f"{meter}"
 
 
@@ -171,7 +179,10 @@ def _now_cell(s: dict) -> str:
     if s["routine"] is not None:
         parts.append(f"routine: {_CONTENT_WORDS[s['routine']]}")
     if s["practices"]:
-        parts.append("beside it: " + ", ".join(_CONTENT_WORDS[p] for p in s["practices"]))
+        counts: dict = {}
+        for p in s["practices"]:  # several pieces of one content: named once, with their number
+            counts[p] = counts.get(p, 0) + 1
+        parts.append("beside it: " + ", ".join(_CONTENT_WORDS[p] + (f" \u00d7{k}" if k > 1 else "") for p, k in counts.items()))
     detail = "; ".join(parts) if parts else "nothing runs"
     return f"<b>{now}</b>{was}<br><span class=\"small\">{_esc(detail)}</span>"
 
@@ -445,7 +456,7 @@ table.elements tr.att-pending { background: #fff7e6; }
 .meter > span { display: block; height: 100%; background: #8c6bb1; }
 .progress > span { display: block; height: 100%; background: #1f77b4; }
 .district-panel .v-btn-toggle .v-btn.v-btn--active { background: #1565c0 !important; color: #fff !important; }
-.legend { font-size: 12px; color: #333; line-height: 1.35; margin-top: 6px; }
+.legend { font-size: 12px; color: #333; line-height: 1.3; margin-top: 4px; }
 .story-panel ul { margin: 0; padding-left: 18px; font-size: 12.5px; }
 .story-panel li { margin-bottom: 3px; }
 .story-scroll { max-height: 300px; overflow-y: auto; }
