@@ -97,6 +97,20 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _kill_all(proc: subprocess.Popen, kids: list[int]) -> None:
+    """SIGKILL to the test's server session (the parent's process group) and to each server process."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=30)
+
+
 def _start() -> tuple[subprocess.Popen, int, list[int]]:
     env = {**os.environ}
     proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "app", "--port", "0"], cwd=ROOT, env=env,
@@ -114,17 +128,7 @@ def _start() -> tuple[subprocess.Popen, int, list[int]]:
         assert _listening(port), "the app did not listen on the port it printed"
         return proc, port, _children(proc.pid)
     except BaseException:  # leave nothing running (the server and its parent are this test's own session)
-        kids = _children(proc.pid)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for k in kids:
-            try:
-                os.kill(k, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=30)
+        _kill_all(proc, _children(proc.pid))
         raise
 
 
@@ -144,12 +148,4 @@ def test_the_server_stops_with_its_parent(sig):
         if sig == signal.SIGTERM:
             assert proc.returncode == 128 + signal.SIGTERM
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        for k in kids:
-            try:
-                os.kill(k, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_all(proc, kids)

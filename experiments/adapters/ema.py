@@ -24,6 +24,8 @@ from experiments.api import FactorError, evaluate, factors
 from experiments.api import outcomes as _outcomes
 from experiments.scenario import Scenario, default_scenario, scenario_dict, validate_scenario
 
+from .checks import check_outcomes, chosen_factors
+
 
 def identifier(key: str) -> str:
     """A dotted key as a Python identifier (EMA Workbench's names must be): ``a.b`` -> ``a__b``."""
@@ -65,14 +67,9 @@ def ema_model(uncertainties: Sequence[str] | Mapping[str, Any], outcomes: Sequen
         from ema_workbench import BooleanParameter, CategoricalParameter, IntegerParameter, Model, RealParameter, ScalarOutcome
     base = scenario if scenario is not None else default_scenario()
     known, outs = factors(base), _outcomes(base)
-    spec = dict(uncertainties) if isinstance(uncertainties, Mapping) else {k: None for k in uncertainties}
-    if not spec:
-        raise FactorError("uncertainties: give at least one factor key")
+    chosen = chosen_factors("uncertainties", uncertainties, known)
     params = []
-    for key, rng in spec.items():
-        f = known.get(key)
-        if f is None:
-            raise FactorError(f"uncertainties: {key!r} is not a factor; see experiments.api.FACTORS (e.g. {', '.join(list(known)[:3])}, ...)")
+    for key, rng, f in chosen:
         ident = identifier(key)
         if isinstance(rng, list):
             params.append(CategoricalParameter(ident, list(rng), variable_name=key))
@@ -88,10 +85,8 @@ def ema_model(uncertainties: Sequence[str] | Mapping[str, Any], outcomes: Sequen
                 params.append(IntegerParameter(ident, int(lo), int(hi), variable_name=key))
             else:
                 params.append(RealParameter(ident, float(lo), float(hi), variable_name=key))
-    bad = [o for o in outcomes if o not in outs]
-    if bad or not outcomes:
-        raise FactorError(f"outcomes: {bad[0] if bad else '(none)'!r} is not an outcome; allowed: {', '.join(outs)}")
-    fn = EmaFunction(list(spec), list(outcomes), replicates, seed, common_random_numbers,
+    check_outcomes("outcomes", outcomes, outs)
+    fn = EmaFunction([key for key, _, _ in chosen], list(outcomes), replicates, seed, common_random_numbers,
                      scenario_dict(scenario) if scenario is not None else None)
     with _quiet():
         model = Model(name, function=fn)

@@ -29,6 +29,8 @@ import pandas as pd
 from experiments.api import FactorError, evaluate_design, factors, outcomes, pool_replicates
 from experiments.scenario import Scenario, default_scenario
 
+from .checks import check_outcomes, chosen_factors
+
 
 def problem_spec(names: Sequence[str] | Mapping[str, Any], outputs: Sequence[str], *, scenario: Scenario | None = None):
     """A ``SALib.ProblemSpec`` with ``names`` (factor keys; a dict gives ``(low, high)`` per key) and ``outputs``."""
@@ -36,14 +38,9 @@ def problem_spec(names: Sequence[str] | Mapping[str, Any], outputs: Sequence[str
 
     base = scenario if scenario is not None else default_scenario()
     known, outs = factors(base), outcomes(base)
-    spec = dict(names) if isinstance(names, Mapping) else {k: None for k in names}
-    if len(spec) < 1:
-        raise FactorError("names: give at least one factor key")
+    chosen = chosen_factors("names", names, known)
     bounds = []
-    for key, rng in spec.items():
-        f = known.get(key)
-        if f is None:
-            raise FactorError(f"names: {key!r} is not a factor; see experiments.api.FACTORS")
+    for key, rng, f in chosen:
         if rng is not None:
             lo, hi = rng
         elif f.type == "bool":
@@ -57,10 +54,8 @@ def problem_spec(names: Sequence[str] | Mapping[str, Any], outputs: Sequence[str
         if lo is None or hi is None:
             raise FactorError(f"names.{key}: the factor has no full range; give (low, high)")
         bounds.append([float(lo), float(hi)])
-    bad = [o for o in outputs if o not in outs]
-    if bad or not outputs:
-        raise FactorError(f"outputs: {bad[0] if bad else '(none)'!r} is not an outcome; allowed: {', '.join(outs)}")
-    return ProblemSpec({"names": list(spec), "bounds": bounds, "outputs": list(outputs)})
+    check_outcomes("outputs", outputs, outs)
+    return ProblemSpec({"names": [key for key, _, _ in chosen], "bounds": bounds, "outputs": list(outputs)})
 
 
 def salib_model(sp, replicates: int, seed: int, *, common_random_numbers: bool = True, scenario: Scenario | None = None):
