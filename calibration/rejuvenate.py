@@ -20,8 +20,9 @@ Doucet & Jasra 2012, Statistics and Computing 22(5)):
    first sweep), at most ``max_moves`` sweeps.
 
 The result is N particles of equal weight from the same target as the weighted population; its
-Kish effective sample size is N, and the number of distinct particles (duplicates that never moved
-count once) says how much of that is real -- both are reported. Every proposal and every
+Kish effective sample size is trivially N, so what is reported is the number of distinct particles
+and the Kish effective sample size with identical particles pooled (``ess_of_counts``: copies of an
+ancestor that never moved count as one point), beside the importance-sampling ESS before the move. Every proposal and every
 simulation is a deterministic function of the root seed, the stage and the particle's index (and
 the simulation of the parameter values), so the step gives the same particles on any number of
 workers.
@@ -56,6 +57,7 @@ class Rejuvenation:
     ancestors: int  # distinct particles of the weighted population the resampling kept
     ess_before: float  # Kish ESS of the weighted population that was resampled
     n_simulations: int
+    ess_distinct: float = float("nan")  # Kish ESS with identical particles pooled (see below)
 
     @property
     def ess(self) -> float:
@@ -74,6 +76,7 @@ class Rejuvenation:
             "ancestors": self.ancestors,
             "ess": self.ess,
             "ess_before": self.ess_before,
+            "ess_distinct": self.ess_distinct,
             "n_simulations": self.n_simulations,
         }
 
@@ -192,10 +195,21 @@ def rejuvenate(stage, *, seed: int, workers: int | None = 1, base: dict | None =
     out = pd.DataFrame(x)
     out["weight"] = 1.0 / n
     out["distance"] = dist
-    distinct = int(len(np.unique(np.round(z, 12), axis=0)))
+    _, counts = np.unique(np.round(z, 12), axis=0, return_counts=True)
+    distinct = int(len(counts))
     return Rejuvenation(
         particles=out, epsilon=eps, sweeps=1 + more, acceptance_rate=total_accepted / max(proposals, 1),
         first_sweep_acceptance=first, moved_share=float(moved.mean()), distinct=distinct,
         ancestors=int(len(np.unique(idx))), ess_before=ess_before,
-        n_simulations=n_sims,
+        n_simulations=n_sims, ess_distinct=ess_of_counts(counts),
     )
+
+
+def ess_of_counts(counts) -> float:
+    """Kish's effective sample size of equally weighted particles when identical particles count as
+    one point weighted by their number: ``N**2 / sum(n_k**2)``. After a resample-move step the
+    particles that never moved are still copies of their ancestor; this counts each set of copies
+    once, so it lies between the number of ancestors' copies left and N, and equals N only when
+    every particle is distinct."""
+    c = np.asarray(counts, dtype=float)
+    return float(c.sum() ** 2 / np.sum(c**2)) if c.size else 0.0

@@ -55,8 +55,8 @@ MIN_ESS = 100  # below this many effective particles no parameter is called pinn
 def provisional_notice(result) -> str | None:
     """One paragraph for the top of the terminal output and of report.md when the result is not one
     to rely on: a quick budget, or a stage with fewer than MIN_ESS effective particles."""
-    low = [f"{'split' if k == 'fit' else k} fit ESS {st.effective_sample_size:.0f}" for k, st in result.stages.items()
-           if st.effective_sample_size < MIN_ESS]
+    low = [f"{'split' if k == 'fit' else k} fit ESS {_effective(st):.0f}" for k, st in result.stages.items()
+           if _effective(st) < MIN_ESS]
     if result.budget.name != "quick" and not low:
         return None
     why = (["quick budget (a smoke test of the pipeline, for tests and CI)"] if result.budget.name == "quick" else []) + (
@@ -336,18 +336,23 @@ def _epsilon(result, out: Path, plt) -> str:
 
 def _effective(st) -> float:
     """The effective number of particles a stage's posterior rests on: the importance-sampling ESS,
-    or after a resample-move step the number of ancestors (the distinct particles it descends
-    from, which bounds how independent the moved particles can be)."""
-    r = st.rejuvenation
-    return float(r["ancestors"]) if r else float(st.effective_sample_size)
+    or after a resample-move step Kish's ESS with identical particles pooled (calibration/rejuvenate.py
+    ``ess_of_counts``; histories from before it was recorded: the number of ancestors)."""
+    r = getattr(st, "rejuvenation", None)
+    if not r:
+        return float(st.effective_sample_size)
+    e = r.get("ess_distinct")
+    return float(e) if e is not None and e == e else float(r["ancestors"])
 
 
 def _particles(st) -> str:
     r = st.rejuvenation
     if not r:
         return f"{st.effective_sample_size:.0f} of {len(st.particles)}"
-    return (f"{r['distinct']} distinct of {len(st.particles)} after {r['sweeps']} moves (acceptance {r['acceptance_rate']:.2f}), "
-            f"from {r['ancestors']} ancestors; importance-sampling ESS before the move {r['ess_before']:.0f}")
+    pooled = r.get("ess_distinct")
+    pooled = f"effective sample size {pooled:.0f} (identical particles pooled), " if pooled is not None and pooled == pooled else ""
+    return (f"{r['distinct']} distinct of {len(st.particles)} after {r['sweeps']} moves (acceptance {r['acceptance_rate']:.2f}, "
+            f"{r['moved_share']:.0%} moved), {pooled}from {r['ancestors']} ancestors; importance-sampling ESS before the move {r['ess_before']:.0f}")
 
 
 def _fmt(v: float) -> str:
@@ -416,9 +421,9 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     )
     L.append(
         f"- **Runs**: split fit {fit.generations} generations, final epsilon {fit.final_epsilon:g} "
-        f"(acceptance {fit.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {fit.effective_sample_size:.0f}); "
+        f"(acceptance {fit.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {_effective(fit):.0f}); "
         f"stopped: {fit.stop_reason}. Final fit {fin.generations} generations, final epsilon {fin.final_epsilon:g} "
-        f"(acceptance {fin.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {fin.effective_sample_size:.0f}); "
+        f"(acceptance {fin.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {_effective(fin):.0f}); "
         f"stopped: {fin.stop_reason}.\n"
     )
 
@@ -429,7 +434,8 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         L.append("Effective particles: " + "; ".join(moved) + ". The importance weights of ABC-SMC degenerate in 15-18 "
                  "dimensions, so the final population is resampled and every particle moved by an ABC-MCMC kernel at the "
                  "final tolerance (a resample-move step, calibration/rejuvenate.py); the count that matters is the "
-                 "distinct particles and the ancestors they descend from.\n")
+                 "distinct particles, the effective sample size with the copies that never moved pooled (the ESS "
+                 "quoted above) and the ancestors they descend from.\n")
     if low_ess:
         L.append("> **Caution:** few effective particles in the " + " and ".join(low_ess) + ": medians carry Monte Carlo "
                  "error and the 90% intervals are rough" + (" (the quick budget is for tests, not for inference)."
@@ -445,7 +451,7 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         s_fit = f"{_fmt(fm[p.name])} [{_fmt(fi[p.name][0])}, {_fmt(fi[p.name][1])}]" if p.name in fm else "prior (held-out only)"
         L.append(
             f"| `{p.name}` | {p.label()} | {_fmt(p.spec_default)} | {s_fit} | "
-            f"**{_fmt(gm[p.name])}** [{_fmt(gi[p.name][0])}, {_fmt(gi[p.name][1])}] | {identification(gc[p.name], fin.effective_sample_size)} ({gc[p.name]:.2f}) |"
+            f"**{_fmt(gm[p.name])}** [{_fmt(gi[p.name][0])}, {_fmt(gi[p.name][1])}] | {identification(gc[p.name], _effective(fin))} ({gc[p.name]:.2f}) |"
         )
     L.append(
         "\nIdentified = 1 - (posterior 90% width / prior 90% width) on the prior's CDF scale: >= 0.5 pinned down, "
@@ -453,7 +459,7 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     )
     groups = {"pinned down": [], "partly": [], "not identified": []}
     for p in priors.free:
-        groups.setdefault(identification(gc[p.name], fin.effective_sample_size), []).append(f"`{p.name}`")
+        groups.setdefault(identification(gc[p.name], _effective(fin)), []).append(f"`{p.name}`")
     L.append("In the final fit, " + "; ".join(f"{k}: {', '.join(v) if v else 'none'}" for k, v in groups.items()) + ".\n")
     corr = _top_correlations(fin)
     if corr:

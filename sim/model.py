@@ -401,11 +401,20 @@ class CoherenceModel(Model):
             # School leaders take part in the SLOs aimed at them and in the convenings of that phase
             # (lines 472-479, 1044-1046); an SLO for them is school-leader learning's own emphasis.
             w = self.program.slo_weight * (1.0 - turb)
+            share = P.session_replication * (1.0 - turb)
             for dist in self.district_list:
                 if supported[dist.index]:
                     dist.school_leaders.attend()
                     if plan.slo:
                         dist.team.raise_readiness(_SLL, w)
+                    if share > 0.0:
+                        dist.team.replicate(_SLL, share)
+        elif plan.slo and provider.slo_audience() == "teachers" and P.session_replication > 0.0:
+            # An SLO for teachers models a teacher-learning routine (lines 1046-1062).
+            share = P.session_replication * (1.0 - turb)
+            for dist in self.district_list:
+                if supported[dist.index]:
+                    dist.team.replicate(_TL, share)
         if plan.superintendents:
             gain = P.superintendent_buy_in_gain
             for dist in self.district_list:

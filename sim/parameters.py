@@ -71,6 +71,11 @@ _SPECS: tuple[ParameterSpec, ...] = (
         "Teams shared ideas at convenings (lines 355-365) and replicated what they saw at home (lines 1046-1062)",
         "How much a team takes from the other districts at a convening: readiness for an element (in convening exposure units) times the share of the others that changed it in the provider's direction, and the same share of the others' redesigned routines as worked examples for its own designs.",
     ),
+    ParameterSpec(
+        "session_replication", "design months per session", 0.0, 1.0, 1.0,
+        "assumed. Districts replicated the provider's sessions at home (lines 1044-1048, 936-939); the provider modelled routines for teams to take over (lines 369-372)",
+        "What a team carries home from a session the provider ran for the people an element's learning routine serves (school leaders: school-leader learning; teachers: teacher learning): that many months of design work on the element while the team designs it, and a worked example of that weight for the design.",
+    ),
     # --- Pre-existing capacity: what a change can do to an element's structure -------------
     ParameterSpec(
         "build_cost", "relative to a redesign", 1.0, 6.0, 2.5,

@@ -39,11 +39,12 @@ _RANGE = range(N_ELEMENTS)
 class ImprovementTeam:
     """One district's team. ``projects`` maps an element to the share of its design done."""
 
-    __slots__ = ("readiness", "projects", "know", "know_principles", "need", "examples")
+    __slots__ = ("readiness", "projects", "know", "know_principles", "need", "examples", "modelled")
 
     def __init__(self, know: float, need: Sequence[float]):
         self.readiness = [0.0] * N_ELEMENTS
         self.examples = [0.0] * N_ELEMENTS  # what peers showed of each element (worked examples)
+        self.modelled = [0.0] * N_ELEMENTS  # what the provider's sessions modelled of each element
         self.projects: dict[int, float] = {}
         self.know = know
         self.know_principles = know
@@ -78,10 +79,27 @@ class ImprovementTeam:
             r[e] += weight * exposure * changed[e]
             ex[e] = weight * redesigned[e]
 
+    def replicate(self, element: int, share: float) -> None:
+        """A session the provider ran for the people an element's learning routine serves (an SLO
+        or convening for school leaders models school-leader learning; an SLO for teachers models
+        teacher learning) is a routine the team can replicate at home: districts "took specific
+        activities from the [...] convenings and replicated them back in their districts"
+        (lines 1046-1048), and redesigned school-leader learning "as they participated in
+        activities related to school leader learning in the SLOs and convenings" (lines 1044-1046;
+        Avalon's monthly sessions led by its math coach, lines 936-939). The session is a worked
+        example of weight ``share`` for the team's design of the element and, while the team
+        designs it, ``share`` of a month's design work done."""
+        if share > self.modelled[element]:
+            self.modelled[element] = share
+        if element in self.projects:
+            self.projects[element] += share
+
     def understanding_for(self, element: int) -> float:
         """The understanding a design of ``element`` draws on: the team's own, and what peers'
-        worked examples of the element add to it."""
-        return 1.0 - (1.0 - self.know) * (1.0 - self.examples[element])
+        worked examples and the provider's modelled sessions of the element add to it."""
+        ex = self.examples[element]
+        m = self.modelled[element]
+        return 1.0 - (1.0 - self.know) * (1.0 - (ex if ex > m else m))
 
     def learn_from_classrooms(self, gain: float, hlpp_share: float) -> None:
         """Classrooms practising the HLPPs show the team the principles at work (lines 444-455)."""

@@ -428,11 +428,13 @@ def test_parameter_recovery_from_simulated_tables(tmp_path, split, priors):
     assert not far, far
     con = st.contraction()
     print({n: (round(truth[n], 3), round(st.median()[n], 3), round(con[n], 2)) for n in sub.names})
-    # the parameters the real calibration pins down (docs/calibration/report.md), teachers' uptake
-    # and the design time, are identified here too: posterior 90% intervals well inside the priors'
-    # (0.58 and 0.61 at this seed). With 200 particles and 5 generations the others' contractions
-    # are too noisy to rank.
-    assert con["uptake_rate"] > 0.3 and con["design_months"] > 0.3, con
+    # the pace the real calibration pins down (docs/calibration/report.md) is identified here too:
+    # the uptake rate's posterior 90% interval well inside the prior's (contraction 0.34 at this
+    # seed). The design time was as well (0.61) until teams replicated the provider's sessions for
+    # teachers and school leaders (ODD 7.3): that work now sets part of the pace of those two
+    # elements, and at this budget design_months contracts by 0.11 only. With 200 particles and
+    # 5 generations the others' contractions are too noisy to rank.
+    assert con["uptake_rate"] > 0.3, con
 
 
 def test_every_progress_event_has_a_line():

@@ -265,6 +265,42 @@ def test_school_leaders_taking_part_is_what_opens_school_leader_learning(case):
     assert seen >= 20
 
 
+def test_replicating_the_sessions_for_school_leaders_brings_the_redesign_into_year_3(case):
+    # Lines 1044-1048: districts redesigned school-leader learning in year 3 "as they participated
+    # in activities related to school leader learning in the SLOs and convenings" and "took
+    # specific activities from the [...] convenings and replicated them back". Without replication
+    # (``session_replication = 0``) the teams design it from scratch: fewer of the three districts
+    # that have school leaders to serve finish the redesign within year 3.
+    def in_year_3(r):
+        n = 0
+        for name in ("Avalon", "Cedarville", "Diamond"):
+            months = [c.month for c in r.changes if c.district == name
+                      and c.element == Element.SCHOOL_LEADER_LEARNING and c.source != "competing_agenda"]
+            n += bool(months) and 24 <= min(months) <= 35
+        return float(n)
+
+    base, alt = paired(case, in_year_3, params=Parameters(), alt_params=replace(Parameters(), session_replication=0.0))
+    assert_moves(base, alt, -1, margin=0.15)
+
+
+def test_a_session_is_design_work_and_a_worked_example_only_for_what_it_models():
+    from sim.team import ImprovementTeam
+
+    team = ImprovementTeam(0.2, [1.0] * 6)
+    sll, tl = int(Element.SCHOOL_LEADER_LEARNING), int(Element.TEACHER_LEARNING)
+    team.projects[sll] = 0.25
+    before = team.understanding_for(sll)
+    team.replicate(sll, 0.5)
+    assert team.projects[sll] == pytest.approx(0.75)  # half a month of design work done
+    assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
+    assert team.understanding_for(sll) > before
+    assert team.understanding_for(tl) == pytest.approx(0.2)  # other elements untouched
+    team.replicate(tl, 0.3)  # not a project: a worked example only
+    assert tl not in team.projects and team.understanding_for(tl) == pytest.approx(1 - 0.8 * 0.7)
+    team.replicate(sll, 0.1)  # a weaker session does not erase what a stronger one showed
+    assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
+
+
 # --- continuity ------------------------------------------------------------------------------------------------
 def test_early_childhood_voices_bring_prek_into_the_changes(case):
     # Lines 1003-1015, 1404-1418: without early-childhood leaders and pre-K teachers on the teams,

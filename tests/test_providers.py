@@ -112,14 +112,28 @@ def test_scenario_selects_the_provider_and_refuses_unknown_kinds():
 # --- the bundle's tie ----------------------------------------------------------------------------
 def test_bundle_ties_pedagogy_and_teacher_learning(conds):
     """Curriculum-embedded PL (brief lines 17, 131-147): with the tie, pedagogy & materials and
-    teacher learning are linked in (nearly) every district; with bundle_tie = 0 the link falls to
-    what the ordinary link hazard gives. 40 replicates x 4 districts; the gap is ~0.3 (measured),
-    the test asks for 0.15."""
+    teacher learning are linked in (nearly) every district, and at once; with bundle_tie = 0 the link
+    comes only from the ordinary link hazard, later and not everywhere. 40 replicates x 4
+    districts. By the end of year 1 the gap is ~0.5 (measured: 0.91 against 0.41); the test asks
+    for 0.25. (By the end of the run the ordinary hazard has linked most districts too - 0.86 since
+    teams replicate the provider's sessions for teachers - so the end state alone hardly tells the
+    tie apart.)"""
     n = 40
-    tied = np.mean([r.links[:, PED, TL].mean() for r in _runs(conds, n, kind="bundle")])
-    untied = np.mean([r.links[:, PED, TL].mean() for r in _runs(conds, n, P.replace(bundle_tie=0.0), kind="bundle")])
-    assert tied > 0.9
-    assert tied - untied > 0.15, (tied, untied)
+
+    def linked_in_year_1(r):
+        by = {d: False for d in r.districts}
+        for link in r.link_log:
+            if {int(link.a), int(link.b)} == {PED, TL} and link.month < 12:
+                by[link.district] = True
+        return np.mean(list(by.values()))
+
+    tied_runs = _runs(conds, n, kind="bundle")
+    untied_runs = _runs(conds, n, P.replace(bundle_tie=0.0), kind="bundle")
+    assert np.mean([r.links[:, PED, TL].mean() for r in tied_runs]) > 0.9
+    tied = np.mean([linked_in_year_1(r) for r in tied_runs])
+    untied = np.mean([linked_in_year_1(r) for r in untied_runs])
+    assert tied > 0.8
+    assert tied - untied > 0.25, (tied, untied)
 
 
 def test_tie_stops_when_the_partnership_fails(conds):
