@@ -719,7 +719,8 @@ def format_progress(event: dict) -> str:
         return f"calibrate [predictive] {event['set']} ({event['index'] + 1}/{event['of']})"
     if event.get("rejuvenation"):
         return (f"calibrate [{'split' if event['stage'] == 'fit' else event['stage']} fit] resample-move: "
-                f"{max(0, min(event['done'], event['of'])):,} of {event['of']:,} particles moved this sweep")
+                f"{max(0, min(event['done'], event['of'])):,} of {event['of']:,} particles through "
+                + (f"{event['sweeps']} move sweeps" if event.get("sweeps", 1) != 1 else "a move sweep"))
     return (
         f"calibrate [{'split' if event['stage'] == 'fit' else event['stage']} fit] generation {event['generation']}: epsilon {event['epsilon']:g}, "
         f"acceptance {event['acceptance_rate']:.3f}, {event['simulations']:,} simulations, {event['elapsed_s']:.0f} s"

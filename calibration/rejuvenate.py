@@ -176,7 +176,8 @@ def rejuvenate(stage, *, seed: int, workers: int | None = 1, base: dict | None =
                             moved[i] = True
                         acc += r["accepted"]
                     if progress is not None:
-                        progress({"stage": stage.name, "rejuvenation": True, "done": min(n, (len(tasks) - len(pending)) * chunk), "of": n})
+                        progress({"stage": stage.name, "rejuvenation": True, "done": min(n, (len(tasks) - len(pending)) * chunk), "of": n,
+                                  "sweeps": n_sweeps})
         finally:
             ex.close()
         total_accepted += acc
