@@ -256,7 +256,10 @@ def test_common_random_numbers_across_design_points(space):
     assert r["design_point"].tolist() == [0, 0, 0, 1, 1, 1]
     a, b = r[r.design_point == 0].reset_index(drop=True), r[r.design_point == 1].reset_index(drop=True)
     pd.testing.assert_frame_equal(a.drop(columns="design_point"), b.drop(columns="design_point"))
-    assert a["elements_changed"].nunique() > 1 or a["share_transformed"].nunique() > 1  # replicates differ
+    # replicates differ (in some output: at the nominal point a generic district may change and
+    # transform all six elements in every replicate, so look at every output)
+    outs = [k for k in res["runs"] if k not in ("design_point", "replicate")]
+    assert any(pd.Series(res["runs"][k][:3]).nunique() > 1 for k in outs), {k: res["runs"][k][:3] for k in outs}
     assert len(res["elements"]["design_point"]) == 6 * 6 and set(res["elements"]["design_point"]) == {0, 1}
 
 
