@@ -7,7 +7,8 @@ A month (``step``; Mesa fires it at integer times, so step s is model month s - 
 
 1. the provider holds this month's activities (sim/initiative.py): the teams gain readiness for the
    emphasised elements and understanding, teams hear each other at convenings, school leaders
-   attend sessions aimed at them, superintendents meet; at the start of each programme year the
+   attend sessions aimed at them, teams take the sessions for school leaders and teachers home as
+   routines to replicate (``ImprovementTeam.replicate``), superintendents meet; at the start of each programme year the
    provider first revisits its focus on what it has observed;
 2. teachers move between practices (sim/teachers.py), and what classrooms show moves leaders'
    buy-in and the teams' grasp of the principles (``evidence_gain``);

@@ -4,7 +4,8 @@ The team (strategy 2, lines 287-292: an upper-level leader, the head of early ch
 district's mathematics leadership, pre-K-3 teachers, school leaders) holds, per element, a
 *readiness*: the provider's recent emphasis on the element as the team met it (exposure units,
 a leaky integrator: each activity adds its exposure times the element's emphasis, and readiness
-fades while not attended), plus what peers showed at convenings. It works on at most
+fades while not attended), plus what peers showed at convenings, and what the provider's sessions
+for school leaders and teachers modelled of their learning routines (``replicate``). It works on at most
 ``team_attention`` elements at a time (docs/ODD.md 7.3). It also holds its understanding of the
 provider's approach (``know``) and of the principles behind it (``know_principles``). Each month
 (``ImprovementTeam.month``):
