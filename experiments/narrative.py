@@ -240,10 +240,27 @@ EVENT_TEXT: dict[str, Callable[[EventRecord], str]] = {
     "agenda_blocked": _matched(r"^(?P<role>.+) kept the (?P<agenda>.+) agenda out of (?P<element>.+)$", "agenda_blocked",
                                lambda m: f": the {role_text(m.group('role'))} keeps the {m.group('agenda')} agenda out of "
                                          f"{_element_text(m.group('element'))}"),
-    "no_traction": lambda rec: (": the team cannot design the common assessment into the district's assessment system "
-                                "(no traction)"),
+    "no_traction": lambda rec: _no_traction_text(rec),
     "provider_adapts": _matched(r"^the provider (?P<what>.+)$", "provider_adapts", lambda m: f"the provider {m.group('what')}"),
 }
+
+
+_NO_TRACTION_SYSTEMIC = re.compile(r"^the team could not make (?P<element>.+) systemic; it will add to what is there$")
+_NO_TRACTION_COMMON = "the team could not design the common assessment into the district's system"
+
+
+def _no_traction_text(rec: EventRecord) -> str:
+    """The two setbacks the model logs as ``no_traction`` (sim/agents.py ``District.design``): a
+    disorganized element the team could not make systemic, and the common assessment it could not
+    design into the district's system."""
+    m = _NO_TRACTION_SYSTEMIC.match(rec.detail)
+    if m:
+        return (f": the team cannot make {_element_text(m.group('element'))} systemic (no traction); its next "
+                "design will add to what is there")
+    if rec.detail == _NO_TRACTION_COMMON:
+        return ": the team cannot design the common assessment into the district's assessment system (no traction)"
+    raise UnknownCodeError(f"no_traction detail: {rec.detail!r} is not one of: "
+                           f"{_NO_TRACTION_SYSTEMIC.pattern!r}, {_NO_TRACTION_COMMON!r}")
 
 
 def _element_text(lower_label: str) -> str:
@@ -484,7 +501,11 @@ def _event_phrase(rec) -> str:
             return (f"{_the(m.group('role'))} kept {d}'s {m.group('agenda')} agenda out of "
                     f"{element_name(_ELEMENT_BY_LOWER_LABEL[m.group('el')])}")
     elif k == "no_traction":
-        return f"{d}'s team could not design the common assessment into its system"
+        m = _NO_TRACTION_SYSTEMIC.match(detail)
+        if m:
+            return f"{d}'s team could not make {element_name(_ELEMENT_BY_LOWER_LABEL[m.group('element')])} systemic"
+        if detail == _NO_TRACTION_COMMON:
+            return f"{d}'s team could not design the common assessment into its system"
     elif k == "provider_adapts":
         m = re.match(r"^the provider turns to (?P<what>.+)$", detail)
         if m:

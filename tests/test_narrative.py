@@ -150,6 +150,25 @@ def test_every_trigger_source_and_event_kind_the_runs_emit_has_text(runs):
     assert kinds <= set(narrative.EVENT_TEXT)
 
 
+def test_every_event_names_the_element_its_record_names(runs):
+    # The class of defect: a text that ignores the event's detail and so tells another story (the
+    # no_traction text once said "the common assessment" whatever element the team had failed on).
+    from experiments.narrative import _event_phrase
+    from sim.vocab import Element
+    from experiments.narrative import element_name
+
+    seen = 0
+    for r in runs:
+        for ev in r.events:
+            named = [e for e in Element if e.label.lower() in ev.detail]
+            if not named or ev.kind in ("provider_adapts",):
+                continue
+            seen += 1
+            for text in (narrative.event_text(ev), _event_phrase(ev)):
+                assert any(element_name(e) in text for e in named), (ev, text)
+    assert seen > 0
+
+
 def test_every_provider_activity_label_has_text():
     """Every label the provider can write: each activity, each element on top, any phase and year."""
     from sim.vocab import Phase
