@@ -46,7 +46,8 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
-        from ..execution.store import disk_full_message, is_disk_full
+        from ..execution.files import is_disk_full
+        from .messages import disk_full_message
 
         if is_disk_full(exc):  # a full disk: where, what is saved, free space then --resume
             say(disk_full_message(exc, getattr(args, "out", None)), file=sys.stderr)
