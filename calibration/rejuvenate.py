@@ -21,8 +21,9 @@ Doucet & Jasra 2012, Statistics and Computing 22(5)):
 
 The result is N particles of equal weight from the same target as the weighted population; its
 Kish effective sample size is trivially N, so what is reported is the number of distinct particles
-and the Kish effective sample size with identical particles pooled (``ess_of_counts``: copies of an
-ancestor that never moved count as one point), beside the importance-sampling ESS before the move. Every proposal and every
+and two Kish effective sample sizes (``ess_of_counts``): with identical particles pooled (copies of
+an ancestor that never moved count as one point; optimistic) and with each ancestor's descendants
+pooled (pessimistic), beside the importance-sampling ESS before the move. Every proposal and every
 simulation is a deterministic function of the root seed, the stage and the particle's index (and
 the simulation of the parameter values), so the step gives the same particles on any number of
 workers.
@@ -57,7 +58,8 @@ class Rejuvenation:
     ancestors: int  # distinct particles of the weighted population the resampling kept
     ess_before: float  # Kish ESS of the weighted population that was resampled
     n_simulations: int
-    ess_distinct: float = float("nan")  # Kish ESS with identical particles pooled (see below)
+    ess_distinct: float = float("nan")  # Kish ESS with identical particles pooled (see below): optimistic
+    ess_ancestors: float = float("nan")  # Kish ESS with each ancestor's descendants pooled: pessimistic
 
     @property
     def ess(self) -> float:
@@ -77,6 +79,7 @@ class Rejuvenation:
             "ess": self.ess,
             "ess_before": self.ess_before,
             "ess_distinct": self.ess_distinct,
+            "ess_ancestors": self.ess_ancestors,
             "n_simulations": self.n_simulations,
         }
 
@@ -203,14 +206,16 @@ def rejuvenate(stage, *, seed: int, workers: int | None = 1, base: dict | None =
         first_sweep_acceptance=first, moved_share=float(moved.mean()), distinct=distinct,
         ancestors=int(len(np.unique(idx))), ess_before=ess_before,
         n_simulations=n_sims, ess_distinct=ess_of_counts(counts),
+        ess_ancestors=ess_of_counts(np.unique(idx, return_counts=True)[1]),
     )
 
 
 def ess_of_counts(counts) -> float:
-    """Kish's effective sample size of equally weighted particles when identical particles count as
-    one point weighted by their number: ``N**2 / sum(n_k**2)``. After a resample-move step the
-    particles that never moved are still copies of their ancestor; this counts each set of copies
-    once, so it lies between the number of ancestors' copies left and N, and equals N only when
-    every particle is distinct."""
+    """Kish's effective sample size of N equally weighted particles grouped into sets of sizes
+    ``counts``: ``N**2 / sum(n_k**2)``, between 1 (one set) and the number of sets (equal sets).
+    Grouped by identical values (copies of an ancestor that never moved) it is *optimistic*: a
+    particle that moved once counts as an independent draw although, at a low acceptance rate, it
+    stays near its ancestor. Grouped by ancestor (every descendant of one resampled particle in one
+    set) it is *pessimistic*: moved descendants count as copies. Both are reported."""
     c = np.asarray(counts, dtype=float)
     return float(c.sum() ** 2 / np.sum(c**2)) if c.size else 0.0

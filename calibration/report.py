@@ -345,12 +345,23 @@ def _effective(st) -> float:
     return float(e) if e is not None and e == e else float(r["ancestors"])
 
 
+def _ess_label(st) -> str:
+    """What :func:`_effective` counts for this stage, in a few words."""
+    r = getattr(st, "rejuvenation", None)
+    if not r:
+        return "importance-sampling ESS"
+    e = r.get("ess_distinct")
+    return "ESS after the resample-move step, identical particles pooled" if e is not None and e == e else "ancestors"
+
+
 def _particles(st) -> str:
     r = st.rejuvenation
     if not r:
         return f"{st.effective_sample_size:.0f} of {len(st.particles)}"
-    pooled = r.get("ess_distinct")
-    pooled = f"effective sample size {pooled:.0f} (identical particles pooled), " if pooled is not None and pooled == pooled else ""
+    pooled, anc = r.get("ess_distinct"), r.get("ess_ancestors")
+    pooled = (f"effective sample size {pooled:.0f} with identical particles pooled (optimistic)"
+              + (f", {anc:.0f} with each ancestor's descendants pooled (pessimistic)" if anc is not None and anc == anc else "")
+              + ", ") if pooled is not None and pooled == pooled else ""
     return (f"{r['distinct']} distinct of {len(st.particles)} after {r['sweeps']} moves (acceptance {r['acceptance_rate']:.2f}, "
             f"{r['moved_share']:.0%} moved), {pooled}from {r['ancestors']} ancestors; importance-sampling ESS before the move {r['ess_before']:.0f}")
 
@@ -421,9 +432,9 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
     )
     L.append(
         f"- **Runs**: split fit {fit.generations} generations, final epsilon {fit.final_epsilon:g} "
-        f"(acceptance {fit.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {_effective(fit):.0f}); "
+        f"(acceptance {fit.populations['acceptance_rate'].iloc[-1]:.3f}, {_ess_label(fit)} {_effective(fit):.0f}); "
         f"stopped: {fit.stop_reason}. Final fit {fin.generations} generations, final epsilon {fin.final_epsilon:g} "
-        f"(acceptance {fin.populations['acceptance_rate'].iloc[-1]:.3f}, ESS {_effective(fin):.0f}); "
+        f"(acceptance {fin.populations['acceptance_rate'].iloc[-1]:.3f}, {_ess_label(fin)} {_effective(fin):.0f}); "
         f"stopped: {fin.stop_reason}.\n"
     )
 
@@ -434,8 +445,8 @@ def report_markdown(result, data: dict, figs: dict[str, str]) -> str:
         L.append("Effective particles: " + "; ".join(moved) + ". The importance weights of ABC-SMC degenerate in 15-18 "
                  "dimensions, so the final population is resampled and every particle moved by an ABC-MCMC kernel at the "
                  "final tolerance (a resample-move step, calibration/rejuvenate.py); the count that matters is the "
-                 "distinct particles, the effective sample size with the copies that never moved pooled (the ESS "
-                 "quoted above) and the ancestors they descend from.\n")
+                 "distinct particles, the effective sample sizes with the copies that never moved pooled (quoted "
+                 "above) and with each ancestor's descendants pooled, and the ancestors they descend from.\n")
     if low_ess:
         L.append("> **Caution:** few effective particles in the " + " and ".join(low_ess) + ": medians carry Monte Carlo "
                  "error and the 90% intervals are rough" + (" (the quick budget is for tests, not for inference)."

@@ -401,8 +401,10 @@ class CoherenceModel(Model):
         if (plan.slo or plan.convening) and provider.slo_audience() == "school_leaders":
             # School leaders take part in the SLOs aimed at them and in the convenings of that phase
             # (lines 472-479, 1044-1046); an SLO for them is school-leader learning's own emphasis.
-            w = self.program.slo_weight * (1.0 - turb)
-            share = P.session_replication * (1.0 - turb)
+            # Provider types weigh what their sessions give each element (sim/providers.py).
+            pw = prov.weights[_SLL] if prov is not None else 1.0
+            w = self.program.slo_weight * (1.0 - turb) * pw
+            share = P.session_replication * (1.0 - turb) * pw
             for dist in self.district_list:
                 if supported[dist.index]:
                     dist.school_leaders.attend()
@@ -412,7 +414,7 @@ class CoherenceModel(Model):
                         dist.team.replicate(_SLL, share)
         elif plan.slo and provider.slo_audience() == "teachers" and P.session_replication > 0.0:
             # An SLO for teachers models a teacher-learning routine (lines 1046-1062).
-            share = P.session_replication * (1.0 - turb)
+            share = P.session_replication * (1.0 - turb) * (prov.weights[_TL] if prov is not None else 1.0)
             for dist in self.district_list:
                 if supported[dist.index]:
                     dist.team.replicate(_TL, share)

@@ -72,9 +72,9 @@ _SPECS: tuple[ParameterSpec, ...] = (
         "How much a team takes from the other districts at a convening: readiness for an element (in convening exposure units) times the share of the others that changed it in the provider's direction, and the same share of the others' redesigned routines as worked examples for its own designs.",
     ),
     ParameterSpec(
-        "session_replication", "design months per session", 0.0, 1.0, 1.0,
+        "session_replication", "share of a design per session", 0.0, 1.0, 1.0,
         "assumed. Districts replicated the provider's sessions at home (lines 1044-1048, 936-939); the provider modelled routines for teams to take over (lines 369-372)",
-        "What a team carries home from a session the provider ran for the people an element's learning routine serves (school leaders: school-leader learning; teachers: teacher learning): that many months of design work on the element while the team designs it, and a worked example of that weight for the design.",
+        "What a team carries home from a session the provider ran for the people an element's learning routine serves (school leaders: school-leader learning; teachers: teacher learning): that share of the element's design done while the team designs it (1: the session hands over the whole design), and a worked example of that weight for the design.",
     ),
     # --- Pre-existing capacity: what a change can do to an element's structure -------------
     ParameterSpec(

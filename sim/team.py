@@ -89,7 +89,10 @@ class ImprovementTeam:
         activities related to school leader learning in the SLOs and convenings" (lines 1044-1046;
         Avalon's monthly sessions led by its math coach, lines 936-939). The session is a worked
         example of weight ``share`` for the team's design of the element and, while the team
-        designs it, ``share`` of a month's design work done."""
+        designs it, ``share`` of the element's design done: replicating a routine the provider ran
+        needs only what the session did not show (a session with ``share`` 1 hands the team the
+        whole design, whatever its own pace ``design_months``). The modelled example is kept, also
+        through a change of lead (``forget`` leaves it; docs/ODD.md limitation 15)."""
         if share > self.modelled[element]:
             self.modelled[element] = share
         if element in self.projects:

@@ -296,7 +296,9 @@ def test_quick_calibration_writes_everything(quick):
     assert "held out" in report and "What fits and what does not" in report and "Out-of-sample test" in report
     # honest labels: a quick calibration says so at the top, and claims nothing from too few effective particles
     assert report.splitlines()[2].startswith("> **PROVISIONAL -- not a calibration to rely on: quick budget")
-    if result.stages["final"].effective_sample_size < 100:
+    from calibration.report import MIN_ESS, _effective
+
+    if _effective(result.stages["final"]) < MIN_ESS:
         assert "pinned down (" not in report and "| partly (" not in report
     assert any(e.get("stage") == "fit" for e in events) and any(e.get("stage") == "final" for e in events)
     assert result.wall_time_s < 120

@@ -291,7 +291,7 @@ def test_a_session_is_design_work_and_a_worked_example_only_for_what_it_models()
     team.projects[sll] = 0.25
     before = team.understanding_for(sll)
     team.replicate(sll, 0.5)
-    assert team.projects[sll] == pytest.approx(0.75)  # half a month of design work done
+    assert team.projects[sll] == pytest.approx(0.75)  # half of the design done
     assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
     assert team.understanding_for(sll) > before
     assert team.understanding_for(tl) == pytest.approx(0.2)  # other elements untouched
@@ -299,6 +299,24 @@ def test_a_session_is_design_work_and_a_worked_example_only_for_what_it_models()
     assert tl not in team.projects and team.understanding_for(tl) == pytest.approx(1 - 0.8 * 0.7)
     team.replicate(sll, 0.1)  # a weaker session does not erase what a stronger one showed
     assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
+
+
+def test_a_thinner_provider_gives_less_to_replicate(case):
+    # Provider types weigh what their sessions give each element (sim/providers.py): under a
+    # publisher's thinner PL the teams replicate less of the sessions for teachers.
+    from sim import CoherenceModel
+    from sim.conditions import ProviderSpec
+
+    def modelled_tl(kind):
+        out = []
+        for i in range(6):
+            c = replace(case[i % len(case)], provider=ProviderSpec(kind=kind))
+            m = CoherenceModel(c, Parameters(), rng=np.random.SeedSequence(5, spawn_key=(i,)))
+            m.run()
+            out.append(np.mean([d.team.modelled[int(Element.TEACHER_LEARNING)] for d in m.district_list]))
+        return np.mean(out)
+
+    assert modelled_tl("publisher") < modelled_tl("pl_provider") - 0.1
 
 
 # --- continuity ------------------------------------------------------------------------------------------------
