@@ -284,6 +284,14 @@ class District(Agent):
         if taken is not None:
             m.log_event(month, self.name, "taken_up", f"the team takes up {Element(taken).label.lower()}")
 
+    def replicate(self, element: int, share: float, content: int) -> None:
+        """A session the provider ran models ``element``'s routine in ``content`` (the signature
+        practice, or the principles once it teaches them): the team can replicate it
+        (``ImprovementTeam.replicate``) unless the district already runs that routine -- then the
+        session shows it nothing it does not have."""
+        if self.structure.routine[element] != content:
+            self.team.replicate(element, share)
+
     # --- the team's work ---------------------------------------------------------------------
     def design(self, element: int, month: int, trigger: str) -> None:
         """The team has worked ``design_months`` on ``element``: design a change and propose it.

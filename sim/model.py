@@ -374,6 +374,7 @@ class CoherenceModel(Model):
         amount = plan.team_exposure * (1.0 - turb)
         emphasis = provider.emphasis()
         principles = provider.teaches_principles()
+        content = _PRINCIPLES if principles else _SIGNATURE  # what its sessions model
         for dist in self.district_list:
             d = dist.index
             if not supported[d]:
@@ -411,13 +412,13 @@ class CoherenceModel(Model):
                     if plan.slo:
                         dist.team.raise_readiness(_SLL, w)
                     if share > 0.0:
-                        dist.team.replicate(_SLL, share)
+                        dist.replicate(_SLL, share, content)
         elif plan.slo and provider.slo_audience() == "teachers" and P.session_replication > 0.0:
             # An SLO for teachers models a teacher-learning routine (lines 1046-1062).
             share = P.session_replication * (1.0 - turb) * (prov.weights[_TL] if prov is not None else 1.0)
             for dist in self.district_list:
                 if supported[dist.index]:
-                    dist.team.replicate(_TL, share)
+                    dist.replicate(_TL, share, content)
         if plan.superintendents:
             gain = P.superintendent_buy_in_gain
             for dist in self.district_list:

@@ -18,10 +18,13 @@ provider's approach (``know``) and of the principles behind it (``know_principle
    h_e = ``uptake_rate`` x readiness_e x need_e x the lead's buy-in x effort / work_e over the
    elements whose prerequisites hold (docs/ODD.md 7.6), element e with probability h_e / sum h.
    ``work_e`` is 1 where the element runs something to work with and ``build_cost`` where nothing
-   exists yet: a team weighs what it is ready for against the work it takes ("districts were more
-   able to make substantive change in a given element when they had some pre-existing capacity",
-   lines 1084-1090). What it took up it keeps until it is designed (primacy: early points of
-   emphasis "tended to stick", lines 1063-1072).
+   exists yet, times the share of the design a session the team can replicate has not already
+   shown (1 - ``modelled_e``): a team weighs what it is ready for against the work it takes
+   ("districts were more able to make substantive change in a given element when they had some
+   pre-existing capacity", lines 1084-1090), and a routine the provider has just run for the
+   district's school leaders or teachers is little work to take home (lines 1044-1048). What it
+   took up it keeps until it is designed (primacy: early points of emphasis "tended to stick",
+   lines 1063-1072); a finished design uses up the readiness and the modelled example it drew on.
 
 Plain Python on six numbers per district: cheaper than numpy at this size, and the cost grows
 with the number of districts only (rollouts run one district per run).
@@ -35,6 +38,7 @@ from collections.abc import Callable, Sequence
 from .vocab import N_ELEMENTS
 
 _RANGE = range(N_ELEMENTS)
+_LEFT_MIN = 1e-3  # smallest share of the work left a take-up weighs (see ImprovementTeam.month)
 
 
 class ImprovementTeam:
@@ -91,8 +95,11 @@ class ImprovementTeam:
         example of weight ``share`` for the team's design of the element and, while the team
         designs it, ``share`` of the element's design done: replicating a routine the provider ran
         needs only what the session did not show (a session with ``share`` 1 hands the team the
-        whole design, whatever its own pace ``design_months``). The modelled example is kept, also
-        through a change of lead (``forget`` leaves it; docs/ODD.md limitation 15)."""
+        whole design, whatever its own pace ``design_months``). Until a design of the element uses
+        it up, the modelled example also lowers the work the team weighs when it chooses what to
+        take up (``month``); it is kept through a change of lead (``forget`` leaves it;
+        docs/ODD.md limitation 15). ``District.replicate`` calls this only when the district does
+        not already run the routine the session models."""
         if share > self.modelled[element]:
             self.modelled[element] = share
         if element in self.projects:
@@ -119,9 +126,11 @@ class ImprovementTeam:
     # --- its month -------------------------------------------------------------------------------
     def month(self, effort: float, buy_in: float, slots: int, params, eligible: Sequence[bool],
               work: Sequence[float], random: Callable[[], float]) -> tuple[list[int], int | None]:
-        """Fade, progress, take up (module docstring). Returns the elements whose design is done
-        and the element taken up (or None). Draws exactly one uniform when nothing is taken up and
-        two when something is, from ``random``."""
+        """Fade, progress, take up (module docstring). A session that handed over the whole design
+        (``modelled_e`` = 1) leaves no work to weigh: the element's hazard is then that of
+        ``_LEFT_MIN`` of the work (a numerical floor; it is taken up at once when attention allows).
+        Returns the elements whose design is done and the element taken up (or None). Draws exactly
+        one uniform when nothing is taken up and two when something is, from ``random``."""
         r = self.readiness
         projects = self.projects
         fade = 1.0 - params.readiness_fade
@@ -140,6 +149,7 @@ class ImprovementTeam:
                 if p >= 1.0:
                     del projects[e]
                     r[e] = 0.0
+                    self.modelled[e] = 0.0
                     done.append(e)
                 else:
                     projects[e] = p
@@ -148,11 +158,13 @@ class ImprovementTeam:
             return done, None
         scale = params.uptake_rate * buy_in * effort
         need = self.need
+        modelled = self.modelled
         h = [0.0] * N_ELEMENTS
         total = 0.0
         for e in _RANGE:
             if eligible[e] and e not in projects and e not in done:
-                x = r[e] * need[e] * scale / work[e]
+                left = 1.0 - modelled[e]
+                x = r[e] * need[e] * scale / (work[e] * (left if left > _LEFT_MIN else _LEFT_MIN))
                 h[e] = x
                 total += x
         if total <= 0.0 or u >= -math.expm1(-total):

@@ -301,6 +301,58 @@ def test_a_session_is_design_work_and_a_worked_example_only_for_what_it_models()
     assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
 
 
+def test_a_modelled_routine_is_less_work_to_take_up_until_a_design_uses_it():
+    # A team weighs readiness against the work an element takes (ODD 7.3 step 3); a routine a
+    # session has just modelled is little work to take home (lines 1044-1048). Same readiness,
+    # same draws: the modelled element is chosen, and its take-up hazard is 1 / (1 - share) times.
+    from types import SimpleNamespace
+
+    from sim.team import ImprovementTeam
+
+    params = SimpleNamespace(readiness_fade=0.0, design_months=4.0, uptake_rate=0.05)
+    sll, tl = int(Element.SCHOOL_LEADER_LEARNING), int(Element.TEACHER_LEARNING)
+
+    def chosen(share):
+        team = ImprovementTeam(0.0, [1.0] * 6)
+        team.readiness[sll] = team.readiness[tl] = 2.0
+        team.replicate(sll, share)
+        draws = iter([0.0, 0.3])  # take something up; which one: the draw 0.3 of the total hazard
+        return team.month(1.0, 1.0, 3, params, [True] * 6, [1.0] * 6, lambda: next(draws))[1]
+
+    assert chosen(0.0) == tl  # equal hazards: 0.3 falls in the first (teacher learning's) half
+    assert chosen(0.8) == sll  # school-leader learning now holds 5/6 of the hazard
+    # The hazard: with nothing modelled 1 - exp(-0.05 * 4) = 0.18 of the months take something up;
+    # with sll modelled at 0.8, 1 - exp(-0.05 * (2 + 10)) = 0.45.
+    def takes_up(share, u):
+        team = ImprovementTeam(0.0, [1.0] * 6)
+        team.readiness[sll] = team.readiness[tl] = 2.0
+        team.replicate(sll, share)
+        draws = iter([u, 0.0])
+        return team.month(1.0, 1.0, 3, params, [True] * 6, [1.0] * 6, lambda: next(draws))[1] is not None
+
+    assert not takes_up(0.0, 0.3) and takes_up(0.8, 0.3)
+    # A finished design uses the example up, as it spends the readiness.
+    team = ImprovementTeam(0.0, [1.0] * 6)
+    team.projects[sll] = 0.5
+    team.replicate(sll, 0.8)
+    done, _ = team.month(1.0, 1.0, 3, params, [True] * 6, [1.0] * 6, lambda: 0.99)
+    assert done == [sll] and team.modelled[sll] == 0.0 and team.readiness[sll] == 0.0
+
+
+def test_a_district_already_running_the_modelled_routine_has_nothing_to_replicate(case):
+    from sim import CoherenceModel
+    from sim.vocab import Content
+
+    m = CoherenceModel(case[0], Parameters(), rng=3)
+    dist = m.district_list[0]
+    sll = int(Element.SCHOOL_LEADER_LEARNING)
+    dist.structure.routine[sll] = int(Content.PRINCIPLES)
+    dist.replicate(sll, 0.7, int(Content.PRINCIPLES))
+    assert dist.team.modelled[sll] == 0.0
+    dist.replicate(sll, 0.7, int(Content.SIGNATURE))  # a routine it does not run yet: replicable
+    assert dist.team.modelled[sll] == pytest.approx(0.7)
+
+
 def test_a_thinner_provider_gives_less_to_replicate(case):
     # Provider types weigh what their sessions give each element (sim/providers.py): under a
     # publisher's thinner PL the teams replicate less of the sessions for teachers.
@@ -312,8 +364,11 @@ def test_a_thinner_provider_gives_less_to_replicate(case):
         for i in range(6):
             c = replace(case[i % len(case)], provider=ProviderSpec(kind=kind))
             m = CoherenceModel(c, Parameters(), rng=np.random.SeedSequence(5, spawn_key=(i,)))
-            m.run()
-            out.append(np.mean([d.team.modelled[int(Element.TEACHER_LEARNING)] for d in m.district_list]))
+            most = np.zeros(len(m.district_list))  # a design uses the example up: take the most each team held
+            while m.running:
+                m.step()
+                most = np.maximum(most, [d.team.modelled[int(Element.TEACHER_LEARNING)] for d in m.district_list])
+            out.append(most.mean())
         return np.mean(out)
 
     assert modelled_tl("publisher") < modelled_tl("pl_provider") - 0.1
