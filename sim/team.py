@@ -92,14 +92,18 @@ class ImprovementTeam:
         (lines 1046-1048), and redesigned school-leader learning "as they participated in
         activities related to school leader learning in the SLOs and convenings" (lines 1044-1046;
         Avalon's monthly sessions led by its math coach, lines 936-939). The session is a worked
-        example of weight ``share`` for the team's design of the element and, while the team
-        designs it, ``share`` of the element's design done: replicating a routine the provider ran
-        needs only what the session did not show (a session with ``share`` 1 hands the team the
-        whole design, whatever its own pace ``design_months``). Until a design of the element uses
+        example for the team's design of the element and, while the team designs it, a share of
+        the element's design done: ``share`` times the element's ``need``, for what a team carries
+        home it carries to those who were not there -- a district whose few school leaders all
+        take part in the sessions needs no routine to replicate them in (lines 1287-1291).
+        Replicating a routine the provider ran needs only what the session did not show (a session
+        with ``share`` 1, where the need is full, hands the team the whole design, whatever its own
+        pace ``design_months``). Until a design of the element uses
         it up, the modelled example also lowers the work the team weighs when it chooses what to
         take up (``month``); it is kept through a change of lead (``forget`` leaves it;
         docs/ODD.md limitation 15). ``District.replicate`` calls this only when the district does
         not already run the routine the session models."""
+        share *= self.need[element]
         if share > self.modelled[element]:
             self.modelled[element] = share
         if element in self.projects:

@@ -299,6 +299,12 @@ def test_a_session_is_design_work_and_a_worked_example_only_for_what_it_models()
     assert tl not in team.projects and team.understanding_for(tl) == pytest.approx(1 - 0.8 * 0.7)
     team.replicate(sll, 0.1)  # a weaker session does not erase what a stronger one showed
     assert team.understanding_for(sll) == pytest.approx(1 - 0.8 * 0.5)
+    # A district with few school leaders (need 0.2: they all take part in the sessions) has little
+    # to replicate at home (lines 1287-1291).
+    small = ImprovementTeam(0.2, [1.0, 1.0, 1.0, 1.0, 0.2, 1.0])
+    small.projects[sll] = 0.25
+    small.replicate(sll, 0.5)
+    assert small.projects[sll] == pytest.approx(0.35) and small.modelled[sll] == pytest.approx(0.1)
 
 
 def test_a_modelled_routine_is_less_work_to_take_up_until_a_design_uses_it():
@@ -349,8 +355,9 @@ def test_a_district_already_running_the_modelled_routine_has_nothing_to_replicat
     dist.structure.routine[sll] = int(Content.PRINCIPLES)
     dist.replicate(sll, 0.7, int(Content.PRINCIPLES))
     assert dist.team.modelled[sll] == 0.0
-    dist.replicate(sll, 0.7, int(Content.SIGNATURE))  # a routine it does not run yet: replicable
-    assert dist.team.modelled[sll] == pytest.approx(0.7)
+    dist.replicate(sll, 0.7, int(Content.SIGNATURE))  # a routine it does not run yet: replicable,
+    assert dist.team.modelled[sll] == pytest.approx(0.7 * dist.team.need[sll])  # as far as it needs one
+    assert 0.0 < dist.team.need[sll] < 1.0
 
 
 def test_a_thinner_provider_gives_less_to_replicate(case):
