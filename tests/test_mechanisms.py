@@ -159,7 +159,7 @@ def test_prior_experience_moves_beyond_the_signature_practice_and_transforms_mor
 
     base, alt = paired(case, principles, with_prior)
     assert_moves(base, alt, +1)
-    base, alt = paired(case, transformed, with_prior)
+    base, alt = paired(case, transformed, with_prior, n=300)  # a smaller effect than depth's: more pairs
     assert_moves(base, alt, +1)
 
 

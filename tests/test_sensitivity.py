@@ -149,7 +149,10 @@ def test_default_spec_covers_every_parameter_with_a_reason(space):
                 draws = load_posterior_samples()[f.name]
                 assert f.low <= f.nominal <= f.high
                 assert f.nominal == pytest.approx(float(draws.median()), rel=0.02)
-                assert f.low == pytest.approx(float(draws.quantile(0.025)), abs=0.01 * (ps.high - ps.low))
+                # the 2.5% / 97.5% points, whichever quantile estimator: inside the 2-3% / 97-98% band
+                # of the draws (a sparse tail separates estimators by more than a fixed tolerance)
+                assert float(draws.quantile(0.02)) <= f.low <= float(draws.quantile(0.03))
+                assert float(draws.quantile(0.97)) <= f.high <= float(draws.quantile(0.98))
             else:
                 assert f.nominal == ps.default
     # the calibrated parameters get posterior ranges, the fixed ones keep the priors' ranges
