@@ -98,10 +98,9 @@ class ImprovementTeam:
         take part in the sessions needs no routine to replicate them in (lines 1287-1291).
         Replicating a routine the provider ran needs only what the session did not show (a session
         with ``share`` 1, where the need is full, hands the team the whole design, whatever its own
-        pace ``design_months``). Until a design of the element uses
-        it up, the modelled example also lowers the work the team weighs when it chooses what to
-        take up (``month``); it is kept through a change of lead (``forget`` leaves it;
-        docs/ODD.md limitation 15). ``District.replicate`` calls this only when the district does
+        pace ``design_months``). Until a design of the element uses it up, the modelled example
+        also lowers the work the team weighs when it chooses what to take up (``month``); it is
+        kept through a change of lead (``forget`` leaves it; docs/ODD.md limitation 15). ``District.replicate`` calls this only when the district does
         not already run the routine the session models."""
         share *= self.need[element]
         if share > self.modelled[element]:
