@@ -136,7 +136,7 @@ BUDGETS: dict[str, Budget] = {
     # The real study: <= 30 min on 2 cores (benchmarks/bench_calibration.py).
     "full": Budget(
         "full", population=1500, max_generations=30, max_simulations=250_000, min_acceptance_rate=0.03,
-        max_walltime_s=(8 * 60, 13 * 60), predictive_draws=1000, scheduler="processes", write_defaults=True,
+        max_walltime_s=(10.5 * 60, 15 * 60), predictive_draws=1000, scheduler="processes", write_defaults=True,
         defensive=0.1, rejuvenate_moves=60,
     ),}
 

@@ -255,10 +255,11 @@ def _no_traction_text(rec: EventRecord) -> str:
     design into the district's system."""
     m = _NO_TRACTION_SYSTEMIC.match(rec.detail)
     if m:
-        return (f": the team cannot make {_element_text(m.group('element'))} systemic (no traction); its next "
-                "design will add to what is there")
+        return (f": the team cannot make {_element_text(m.group('element'))} systemic (no traction); it keeps at it, "
+                "and its next design will add to what is there")
     if rec.detail == _NO_TRACTION_COMMON:
-        return ": the team cannot design the common assessment into the district's assessment system (no traction)"
+        return (": the team cannot design the common assessment into the district's assessment system (no traction); "
+                "it keeps at it")
     raise UnknownCodeError(f"no_traction detail: {rec.detail!r} is not one of: "
                            f"{_NO_TRACTION_SYSTEMIC.pattern!r}, {_NO_TRACTION_COMMON!r}")
 

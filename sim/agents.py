@@ -277,10 +277,9 @@ class District(Agent):
                     self.push_agenda(holder, month)
         # The team.
         effort = (1.0 - turbulence) * momentum
-        done, taken = self.team.month(effort, self.lead.buy_in, m.team_slots, P,
-                                      self.eligible(practising_team), self.work, self.decide_rng.random)
-        for e in done:
-            self.design(e, month, trigger[self.index])
+        cause = trigger[self.index]
+        _, taken = self.team.month(effort, self.lead.buy_in, m.team_slots, P, self.eligible(practising_team),
+                                   self.work, self.decide_rng.random, lambda e: self.design(e, month, cause))
         if taken is not None:
             m.log_event(month, self.name, "taken_up", f"the team takes up {Element(taken).label.lower()}")
 
@@ -293,7 +292,7 @@ class District(Agent):
             self.team.replicate(element, share)
 
     # --- the team's work ---------------------------------------------------------------------
-    def design(self, element: int, month: int, trigger: str) -> None:
+    def design(self, element: int, month: int, trigger: str) -> bool:
         """The team has worked ``design_months`` on ``element``: design a change and propose it.
 
         Form: a running routine is redesigned with probability ``know`` (the team's understanding
@@ -304,7 +303,9 @@ class District(Agent):
         district's system, so an add-on is no design at all: the team gets no traction
         (lines 780-790). Where an element runs only separate, disorganized practices, the team's
         first design that cannot make it systemic gets no traction either; the next one adds a
-        piece beside them (lines 780-789). Depth: the principles once within reach and understood.
+        piece beside them (lines 780-789). Either way the team keeps the element and tries again
+        (returns False; ``ImprovementTeam.month``); a design that is proposed returns True, whatever
+        its owner answers. Depth: the principles once within reach and understood.
         Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
         early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
@@ -328,11 +329,11 @@ class District(Agent):
             self.tried_building[element] = True
             m.log_event(month, self.name, "no_traction",
                         f"the team could not make {Element(element).label.lower()} systemic; it will add to what is there")
-            return
+            return False
         if common and form == _ADD_ON:
             m.log_event(month, self.name, "no_traction",
                         "the team could not design the common assessment into the district's system")
-            return
+            return False
         content = _PRINCIPLES if (m.principles_available(d) and u_depth < self.team.know_principles) else _SIGNATURE
         prek = u_prek < self.prek_voice(self.team.know)
         lead = self.lead
@@ -350,12 +351,13 @@ class District(Agent):
             m.log_event(month, self.name, "proposal_blocked",
                         f"{owner.role} blocked the team's {ChangeForm(form).label} of {Element(element).label.lower()}")
             m.proposals_blocked[d, element] += 1
-            return
+            return True
         change = (element, form, content, prek, SOURCE_INITIATIVE, owner, lead, decision, trigger)
         changes = [change]
         if decision == Decision.RESHAPED:
             changes.append((element, _ADD_ON, own_vision(owner), prek, SOURCE_OWNER, owner, lead, decision, trigger))
         self.decide(changes, month)
+        return True
 
     def decide(self, changes: list[tuple], month: int) -> None:
         """A decision to make ``changes`` (to one element): enacted now or after the latency."""

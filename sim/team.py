@@ -13,7 +13,8 @@ provider's approach (``know``) and of the principles behind it (``know_principle
 1. readiness of the elements the team is not working on fades (``readiness_fade``);
 2. its projects progress by the month's effort / ``design_months`` (effort = 1 - turbulence, times
    the post-programme momentum once the provider has gone); a project that reaches 1 is designed
-   and proposed (``District.design``), and the readiness it drew on is spent;
+   and proposed (``District.design``), and the readiness it drew on is spent - unless the design
+   got no traction: then the team starts it again;
 3. with attention to spare it takes up one more element with probability 1 - exp(-sum_e h_e),
    h_e = ``uptake_rate`` x readiness_e x need_e x the lead's buy-in x effort / work_e over the
    elements whose prerequisites hold (docs/ODD.md 7.6), element e with probability h_e / sum h.
@@ -24,7 +25,9 @@ provider's approach (``know``) and of the principles behind it (``know_principle
    pre-existing capacity", lines 1084-1090), and a routine the provider has just run for the
    district's school leaders or teachers is little work to take home (lines 1044-1048). What it
    took up it keeps until it is designed (primacy: early points of emphasis "tended to stick",
-   lines 1063-1072); a finished design uses up the readiness and the modelled example it drew on.
+   lines 1063-1072) - through a design that gets no traction, which it starts again (Cedarville
+   "found it difficult to gain traction" on its assessment and added to it in year 3, lines
+   780-789); a design that lands uses up the readiness and the modelled example it drew on.
 
 Plain Python on six numbers per district: cheaper than numpy at this size, and the cost grows
 with the number of districts only (rollouts run one district per run).
@@ -128,12 +131,16 @@ class ImprovementTeam:
 
     # --- its month -------------------------------------------------------------------------------
     def month(self, effort: float, buy_in: float, slots: int, params, eligible: Sequence[bool],
-              work: Sequence[float], random: Callable[[], float]) -> tuple[list[int], int | None]:
+              work: Sequence[float], random: Callable[[], float],
+              design: Callable[[int], bool] | None = None) -> tuple[list[int], int | None]:
         """Fade, progress, take up (module docstring). A session that handed over the whole design
         (``modelled_e`` = 1) leaves no work to weigh: the element's hazard is then that of
         ``_LEFT_MIN`` of the work (a numerical floor; it is taken up at once when attention allows).
-        Returns the elements whose design is done and the element taken up (or None). Draws exactly
-        one uniform when nothing is taken up and two when something is, from ``random``."""
+        ``design(e)`` is called when a project reaches 1, before the take-up: it returns False when
+        the design got no traction, and the team then keeps the element and starts its design
+        again (primacy); without ``design`` every finished design lands. Returns the elements whose
+        design landed and the element taken up (or None). Draws exactly one uniform when nothing
+        is taken up and two when something is, from ``random`` (besides what ``design`` draws)."""
         r = self.readiness
         projects = self.projects
         fade = 1.0 - params.readiness_fade
@@ -150,6 +157,9 @@ class ImprovementTeam:
             for e in list(projects):
                 p = projects[e] + step
                 if p >= 1.0:
+                    if design is not None and not design(e):
+                        projects[e] = 0.0  # no traction: it keeps what it took up and tries again
+                        continue
                     del projects[e]
                     r[e] = 0.0
                     self.modelled[e] = 0.0

@@ -345,6 +345,69 @@ def test_a_modelled_routine_is_less_work_to_take_up_until_a_design_uses_it():
     assert done == [sll] and team.modelled[sll] == 0.0 and team.readiness[sll] == 0.0
 
 
+def test_a_design_reads_the_modelled_example_before_it_is_used_up_and_no_traction_keeps_the_element():
+    # ODD 7.3 steps 2 and 5: the design of an element draws on what a session modelled of it, and a
+    # design that lands then uses the example up. A design that gets no traction (Cedarville's
+    # assessment, lines 780-789) leaves the element on the team's agenda (primacy, lines 1063-1072):
+    # the team starts its design again, keeps its readiness and the example, and it holds a slot.
+    from types import SimpleNamespace
+
+    from sim.team import ImprovementTeam
+
+    params = SimpleNamespace(readiness_fade=0.0, design_months=4.0, uptake_rate=0.05)
+    sll, tl = int(Element.SCHOOL_LEADER_LEARNING), int(Element.TEACHER_LEARNING)
+    for lands in (True, False):
+        team = ImprovementTeam(0.2, [1.0] * 6)
+        team.projects = {sll: 0.9, tl: 0.1}
+        team.readiness[sll] = 1.5
+        team.readiness[int(Element.FRAMEWORK)] = 50.0  # something to take up once a slot is free
+        team.replicate(sll, 0.5)
+        seen = []
+
+        def design(e, lands=lands):
+            seen.append((e, team.understanding_for(e)))
+            return lands
+
+        done, taken = team.month(1.0, 1.0, 2, params, [True] * 6, [1.0] * 6, lambda: 0.0, design)
+        assert seen == [(sll, pytest.approx(1 - 0.8 * 0.5))]  # the example reached the design
+        if lands:
+            assert done == [sll] and sll not in team.projects and team.modelled[sll] == 0.0
+            assert taken is not None  # a slot came free
+        else:
+            assert done == [] and team.projects[sll] == 0.0 and team.modelled[sll] == 0.5
+            assert team.readiness[sll] == 1.5 and taken is None  # both slots still held
+
+
+def test_a_disorganized_element_stays_on_the_teams_agenda_after_no_traction(case_definition):
+    """After a design of a disorganized element gets no traction the team keeps at it: the element
+    is a project again in the same month, and (without turnover dropping the projects) its next
+    design lands - an add-on or a build, within the run in most runs (lines 780-789)."""
+    from experiments.case import case_conditions
+    from sim import CoherenceModel
+
+    conds, _ = case_conditions(case_definition)
+    setbacks = early = landed = 0
+    for i in range(60):
+        m = CoherenceModel(conds[i % len(conds)], Parameters(leader_turnover_rate=0.0), rng=2000 + i)
+        seen, pending = 0, []
+        for _ in range(m.horizon):
+            m.step()
+            for ev in m.event_log[seen:]:
+                if ev.kind == "no_traction" and "systemic" in ev.detail:
+                    d = next(x for x in m.district_list if x.name == ev.district)
+                    e = next(el for el in Element if f"make {el.label.lower()} systemic" in ev.detail)
+                    assert int(e) in d.team.projects, (ev, d.team.projects)
+                    setbacks += 1
+                    if ev.month < m.horizon - 12:
+                        pending.append((ev.district, e, ev.month))
+            seen = len(m.event_log)
+        for name, e, month in pending:
+            early += 1
+            landed += any(c.district == name and c.element == e and c.decided_month > month for c in m.changes)
+    assert setbacks >= 20 and early >= 15
+    assert landed >= 0.8 * early, (landed, early)
+
+
 def test_a_district_already_running_the_modelled_routine_has_nothing_to_replicate(case):
     from sim import CoherenceModel
     from sim.vocab import Content
