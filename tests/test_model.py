@@ -24,17 +24,40 @@ def two_proportion_z(k1, n1, k2, n2) -> float:
     return (k1 / n1 - k2 / n2) / se
 
 
+def _transform_shares(params=None, seeds=SEEDS):
+    """Transform share among changed elements, established vs missing at the start. Each element
+    is compared with itself: established in one arm, missing in the other (common seeds), so the
+    provider's emphasis on and modelling of particular elements cancels out."""
+    E, M = Capacity.ESTABLISHED, Capacity.DID_NOT_EXIST
+    k, n = {E: 0, M: 0}, {E: 0, M: 0}
+    for caps in ((E,) * 3 + (M,) * 3, (M,) * 3 + (E,) * 3):
+        subst = np.stack([r.substantiveness[0] for r in runs(conditions(district(capacity=caps)), params, seeds)])
+        for j, c in enumerate(caps):
+            k[c] += int((subst[:, j] == Substantiveness.TRANSFORM).sum())
+            n[c] += int((subst[:, j] > 0).sum())
+    return k[E], n[E], k[M], n[M]
+
+
 def test_established_elements_transform_more_often_than_missing_ones():
-    # Lines 1107-1121 (Table 3): 12 of 14 established transformed vs 1 of 3 created.
-    caps = (Capacity.ESTABLISHED,) * 3 + (Capacity.DID_NOT_EXIST,) * 3
-    res = runs(conditions(district(capacity=caps)))
-    subst = np.stack([r.substantiveness[0] for r in res])
-    est, dne = subst[:, :3], subst[:, 3:]
-    k1, n1 = int((est == Substantiveness.TRANSFORM).sum()), int((est > 0).sum())
-    k2, n2 = int((dne == Substantiveness.TRANSFORM).sum()), int((dne > 0).sum())
-    assert n1 > 200 and n2 > 50
-    # Stated tolerance: the transform share differs by > 0.3 and z > 5 (p < 1e-6).
+    # Lines 1107-1121 (Table 3): 12 of 14 established transformed vs 1 of 3 created (a gap of 0.52).
+    k1, n1, k2, n2 = _transform_shares()
+    assert n1 > 400 and n2 > 200
+    # Stated tolerance at the hand-set defaults: the transform share differs by > 0.3 and z > 5.
     assert k1 / n1 - k2 / n2 > 0.3
+    assert two_proportion_z(k1, n1, k2, n2) > 5
+
+
+def test_at_the_calibrated_point_capacity_sets_substantiveness_about_as_the_report_found():
+    # The same comparison at the published calibrated defaults: the report's gap is 0.52
+    # (12/14 vs 1/3); the calibration fits Table 3 only through the case's own capacities, so a
+    # gap of at least 0.3 here is a check of the mechanism, not a restatement of the fit.
+    from experiments.evidence import calibrated_parameters
+
+    params = calibrated_parameters()
+    if params is None:
+        pytest.fail("experiments/evidence/data/calibrated.toml does not fit the model's parameters: recalibrate")
+    k1, n1, k2, n2 = _transform_shares(params, range(200))
+    assert k1 / n1 - k2 / n2 > 0.3, (k1 / n1, k2 / n2)
     assert two_proportion_z(k1, n1, k2, n2) > 5
 
 
