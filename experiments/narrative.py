@@ -245,7 +245,7 @@ EVENT_TEXT: dict[str, Callable[[EventRecord], str]] = {
 }
 
 
-_NO_TRACTION_SYSTEMIC = re.compile(r"^the team could not make (?P<element>.+) systemic; it will add to what is there$")
+_NO_TRACTION_SYSTEMIC = re.compile(r"^the team could not make (?P<element>.+) systemic; it will try again and may add to what is there$")
 _NO_TRACTION_COMMON = "the team could not design the common assessment into the district's system"
 
 
@@ -256,7 +256,7 @@ def _no_traction_text(rec: EventRecord) -> str:
     m = _NO_TRACTION_SYSTEMIC.match(rec.detail)
     if m:
         return (f": the team cannot make {_element_text(m.group('element'))} systemic (no traction); it keeps at it, "
-                "and its next design will add to what is there")
+                "and its next design may settle for adding to what is there")
     if rec.detail == _NO_TRACTION_COMMON:
         return (": the team cannot design the common assessment into the district's assessment system (no traction); "
                 "it keeps at it")

@@ -302,8 +302,8 @@ class District(Agent):
         for the common assessment (strategy 8), an assessment change *is* adopting it as the
         district's system, so an add-on is no design at all: the team gets no traction
         (lines 780-790). Where an element runs only separate, disorganized practices, the team's
-        first design that cannot make it systemic gets no traction either; the next one adds a
-        piece beside them (lines 780-789). Either way the team keeps the element and tries again
+        first design that cannot make it systemic gets no traction either; the next one builds
+        with the same chance or settles for adding a piece beside them (lines 780-789). Either way the team keeps the element and tries again
         (returns False; ``ImprovementTeam.month``); a design that is proposed returns True, whatever
         its owner answers. Depth: the principles once within reach and understood.
         Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
@@ -320,15 +320,15 @@ class District(Agent):
             form = _REDESIGN if u_form < know else _ADD_ON
         else:
             form = _BUILD if u_form < know / P.build_cost else _ADD_ON
-        common = element == _ASSESSMENT and m.provider.common_assessment and m.served(d)
+        common = element == _ASSESSMENT and m.provider.common_assessment and m.served(d) and m.in_programme()
         if form == _ADD_ON and not common and s.practices[element] and not s.has_routine(element) and not self.tried_building[element]:
             # A team working toward coherence first tries to make a disorganized element systemic;
-            # when its understanding does not carry the build, it gets no traction, and only its
-            # next design settles for adding a piece beside the separate ones (Cedarville's
-            # assessment, lines 780-789).
+            # when its understanding does not carry the build, it gets no traction; its next design
+            # may settle for adding a piece beside the separate ones (Cedarville's assessment,
+            # lines 780-789).
             self.tried_building[element] = True
             m.log_event(month, self.name, "no_traction",
-                        f"the team could not make {Element(element).label.lower()} systemic; it will add to what is there")
+                        f"the team could not make {Element(element).label.lower()} systemic; it will try again and may add to what is there")
             return False
         if common and form == _ADD_ON:
             m.log_event(month, self.name, "no_traction",

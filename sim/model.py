@@ -190,11 +190,14 @@ class CoherenceModel(Model):
         """District ``d`` receives the provider's programme now."""
         return self.providers is None or self.providers.served(d)
 
+    def in_programme(self) -> bool:
+        """The provider's programme is still running (its ``years`` have not ended)."""
+        return school_year(max(self.steps - 1, 0)) <= self.program.years
+
     def principles_available(self, d: int) -> bool:
         """The HLPPs are within reach of district ``d``: the provider teaches them to it now, or the
         district already carries them in some element."""
-        in_program = school_year(max(self.steps - 1, 0)) <= self.program.years
-        if in_program and self.served(d) and self.provider.teaches_principles():
+        if self.in_programme() and self.served(d) and self.provider.teaches_principles():
             return True
         return self.district_list[d].structure_carries_principles()
 

@@ -201,7 +201,7 @@ def test_the_competing_agenda_brings_inconsistent_change(case):
         d = r.districts.index("Diamond")
         return float(np.isin(r.consistency[d], (Consistency.SOMEWHAT, Consistency.NOT_CONSISTENT)).sum())
 
-    base, alt = paired(case, not_consistent, no_agenda)
+    base, alt = paired(case, not_consistent, no_agenda, n=300)  # 300 pairs: a count of 0-6 elements is noisy
     assert_moves(base, alt, -1, margin=0.3)
 
 
@@ -403,7 +403,8 @@ def test_a_disorganized_element_stays_on_the_teams_agenda_after_no_traction(case
             seen = len(m.event_log)
         for name, e, month in pending:
             early += 1
-            landed += any(c.district == name and c.element == e and c.decided_month > month for c in m.changes)
+            landed += any(c.district == name and c.element == e and c.decided_month > month and c.source == "initiative"
+                          for c in m.changes)
     assert setbacks >= 20 and early >= 15
     assert landed >= 0.8 * early, (landed, early)
 

@@ -308,7 +308,7 @@ def test_changing_one_district_leaves_the_others_untouched_unless_districts_meet
 
 def test_a_disorganized_element_gets_an_add_on_only_after_a_failed_attempt_to_make_it_systemic(case_definition):
     """Lines 780-789 (Cedarville's assessment): a team that cannot make a disorganized element
-    systemic first gets no traction; only a later design adds a piece beside the separate ones.
+    systemic first gets no traction; only a later design may add a piece beside the separate ones.
     The setback must happen in the runs (else this test would pass vacuously)."""
     from experiments.case import case_conditions
 
