@@ -145,7 +145,7 @@ import experiments.execution.files as f
 real = getattr(f, "_write_fd", None)
 if real is not None:
     def slow(fd, data, name):
-        time.sleep(0.3)
+        time.sleep(30)  # a write that lasts until Ctrl-C interrupts it: no race with a loaded machine
         real(fd, data, name)
     f._write_fd = slow
 from experiments.cli import main
