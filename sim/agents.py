@@ -303,9 +303,9 @@ class District(Agent):
         district's system, so an add-on is no design at all: the team gets no traction
         (lines 780-790). Where an element runs only separate, disorganized practices, the team's
         first design that cannot make it systemic gets no traction either; the next one builds
-        with the same chance or settles for adding a piece beside them (lines 780-789). Either way the team keeps the element and tries again
-        (returns False; ``ImprovementTeam.month``); a design that is proposed returns True, whatever
-        its owner answers. Depth: the principles once within reach and understood.
+        with the same chance or settles for adding a piece beside them (lines 780-789). Either way
+        the team keeps the element and tries again (returns False; ``ImprovementTeam.month``); a
+        design that is proposed returns True, whatever its owner answers. Depth: the principles once within reach and understood.
         Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
         early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
@@ -327,8 +327,9 @@ class District(Agent):
             # may settle for adding a piece beside the separate ones (Cedarville's assessment,
             # lines 780-789).
             self.tried_building[element] = True
+            label = Element(element).label.lower()
             m.log_event(month, self.name, "no_traction",
-                        f"the team could not make {Element(element).label.lower()} systemic; it will try again and may add to what is there")
+                        f"the team could not make {label} systemic; it will try again and may add to what is there")
             return False
         if common and form == _ADD_ON:
             m.log_event(month, self.name, "no_traction",
