@@ -305,8 +305,8 @@ class District(Agent):
         first design that cannot make it systemic gets no traction either; the next one builds
         with the same chance or settles for adding a piece beside them (lines 780-789). Either way
         the team keeps the element and tries again (returns False; ``ImprovementTeam.month``); a
-        design that is proposed returns True, whatever its owner answers. Depth: the principles once within reach and understood.
-        Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
+        design that is proposed returns True, whatever its owner answers. Depth: the principles
+        once within reach and understood. Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
         early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
         P = m.params
