@@ -306,8 +306,8 @@ class District(Agent):
         with the same chance or settles for adding a piece beside them (lines 780-789). Either way
         the team keeps the element and tries again (returns False; ``ImprovementTeam.month``); a
         design that is proposed returns True, whatever its owner answers. Depth: the principles
-        once within reach and understood. Pre-K: if the team's understanding of the (pre-K-3) approach or the district's
-        early-childhood voices bring it in (``prek_voice``)."""
+        once within reach and understood. Pre-K: if the team's understanding of the (pre-K-3)
+        approach or the district's early-childhood voices bring it in (``prek_voice``)."""
         m = self.model
         P = m.params
         rng = self.decide_rng
