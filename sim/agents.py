@@ -357,14 +357,23 @@ class District(Agent):
         changes = [change]
         if decision == Decision.RESHAPED:
             changes.append((element, _ADD_ON, own_vision(owner), prek, SOURCE_OWNER, owner, lead, decision, trigger))
-        self.decide(changes, month)
+        self.decide(changes, month, rolled_out=self.team.modelled[element])
         return True
 
-    def decide(self, changes: list[tuple], month: int) -> None:
-        """A decision to make ``changes`` (to one element): enacted now or after the latency."""
+    def decide(self, changes: list[tuple], month: int, rolled_out: float = 0.0) -> None:
+        """A decision to make ``changes`` (to one element): enacted now or after the latency.
+
+        The latency is the time a decision takes to pass the district's bureaucracy and be
+        communicated across its schools (lines 1291-1297). ``rolled_out`` is the share of the
+        change its people have already met: a routine the provider modelled in a session for the
+        people it serves (``ImprovementTeam.replicate``) is redesigned *as they participate*
+        (school-leader learning "as they participated in activities related to school leader
+        learning in the SLOs and convenings", lines 1044-1046) and needs no separate roll-out, so
+        the mean latency is scaled by 1 - ``rolled_out``."""
         m = self.model
         element = changes[0][0]
-        latency = _poisson(self.decide_rng, self.mean_latency) if self.mean_latency > 0 else 0
+        mean = self.mean_latency * (1.0 - rolled_out)
+        latency = _poisson(self.decide_rng, mean) if mean > 0 else 0
         if latency == 0:
             for c in changes:
                 self.enact(c, month, month)

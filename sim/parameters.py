@@ -74,7 +74,7 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "session_replication", "share of a design per session", 0.0, 1.0, 1.0,
         "assumed. Districts replicated the provider's sessions at home (lines 1044-1048, 936-939); the provider modelled routines for teams to take over (lines 369-372)",
-        "What a team carries home from a session the provider ran for the people an element's learning routine serves (school leaders: school-leader learning; teachers: teacher learning): that share of the element's design done while the team designs it (1: the session hands over the whole design), and a worked example of that weight for the design.",
+        "What a team carries home from a session the provider ran for the people an element's learning routine serves (school leaders: school-leader learning; teachers: teacher learning): that share of the element's design done while the team designs it (1: the session hands over the whole design), a worked example of that weight for the design, and that share of the change already met by its people (no roll-out latency).",
     ),
     # --- Pre-existing capacity: what a change can do to an element's structure -------------
     ParameterSpec(
@@ -145,7 +145,7 @@ _SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "latency_per_log_school", "months per ln(school)", 0.0, 6.0, 1.0,
         "Birchwood decided quickly without district bureaucracy (lines 1291-1297)",
-        "Mean delay between a decision and its enactment, per natural log of the number of elementary schools.",
+        "Mean delay between a decision and its enactment, per natural log of the number of elementary schools; the share of a change a session modelled for its people needs no roll-out (lines 1044-1046).",
     ),
     ParameterSpec(
         "leaders_half_need", "school leaders", 0.0, 20.0, 4.0,

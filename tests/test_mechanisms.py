@@ -220,6 +220,40 @@ def test_a_small_district_decides_faster(case):
     assert_moves(base, alt, +1, margin=0.5)
 
 
+def test_a_routine_replicated_from_a_session_needs_no_roll_out(case):
+    # Lines 1291-1297: a larger district's decisions wait for its bureaucracy and for being
+    # communicated across its schools. Lines 1044-1046: school-leader learning was redesigned "as
+    # they participated in activities related to school leader learning in the SLOs and
+    # convenings" - the people the routine serves have met it, so the share of a change a session
+    # modelled needs no roll-out (ODD 7.4). Same decision, same draws: in Diamond with a long
+    # latency a change nobody has met waits, one a session handed over whole is enacted at once,
+    # and a half-modelled one waits about half as long.
+    from sim import CoherenceModel
+    from sim.records import SOURCE_INITIATIVE
+    from sim.vocab import Content, Decision
+
+    sll = int(Element.SCHOOL_LEADER_LEARNING)
+
+    def enacted_after(rolled_out, seed):
+        m = CoherenceModel(case[0], replace(Parameters(), latency_per_log_school=3.0), rng=seed)
+        dist = m.district_list[district_index(case[0], "Diamond")]
+        assert dist.mean_latency > 6.0
+        lead = dist.lead
+        change = (sll, int(ChangeForm.REDESIGN), int(Content.SIGNATURE), False, SOURCE_INITIATIVE,
+                  dist.owner[sll], lead, Decision.ADOPTED, "test")
+        dist.decide([change], 0, rolled_out=rolled_out)
+        while m.time < m.horizon and dist.pending[sll]:
+            m.step()
+        rec = [c for c in m.changes if c.district == "Diamond" and c.element == sll and c.source == SOURCE_INITIATIVE]
+        return rec[0].month - rec[0].decided_month if rec else m.horizon
+
+    assert all(enacted_after(1.0, s) == 0 for s in range(10))
+    waits = np.array([enacted_after(0.0, s) for s in range(40)], dtype=float)
+    halves = np.array([enacted_after(0.5, s) for s in range(40)], dtype=float)
+    assert (waits > 0).mean() > 0.9
+    assert 0.3 < halves.mean() / waits.mean() < 0.7, (halves.mean(), waits.mean())
+
+
 def test_few_school_leaders_need_no_school_leader_learning_system(case):
     # Lines 1287-1291: with Avalon's sixteen school leaders, Birchwood would build one more often.
     def more_leaders(c):

@@ -89,10 +89,13 @@ def test_authority_with_buy_in_yields_more_consistent_change():
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     # Stated tolerance: the mean share of consistent elements is higher by > 0.3.
     assert a.mean() - b.mean() > 0.3
-    # The crossed district produces somewhat- and not-consistent elements; the steered one rarely.
+    # The crossed district produces somewhat- and not-consistent elements (600 element-runs: over
+    # 0.03 and 0.02 of them); the steered one none.
+    cons_a = np.stack([r.consistency for r in runs(steered, seeds=range(100))])
     cons_b = np.stack([r.consistency for r in runs(crossed, seeds=range(100))])
-    assert (cons_b == Consistency.NOT_CONSISTENT).mean() > 0.05
+    assert (cons_b == Consistency.NOT_CONSISTENT).mean() > 0.03
     assert (cons_b == Consistency.SOMEWHAT).mean() > 0.02
+    assert not np.isin(cons_a, (Consistency.NOT_CONSISTENT, Consistency.SOMEWHAT)).any()
 
 
 def test_no_prek_no_continuity():
