@@ -115,6 +115,7 @@ class Budget:
     defensive: float = 0.1
     write_defaults: bool = False
     rejuvenate_moves: int = 40  # resample-move sweeps at most (calibration/rejuvenate.py); 0: none
+    min_ess_share: float = 0.2  # the posterior is the last generation whose importance-sampling ESS is at least this share of the population
     proposal: str = "gaussian"  # main proposal component: "gaussian" (fitted to the population) or "kde"
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,7 +310,7 @@ def run_stage(
         raise ValueError(f"{marker}: cannot be read ({exc}); the calibration's record of this stage is damaged: "
                          "restore it from a copy, or start again in a new --out") from None
     if state.get("complete"):
-        return _stage_result(name, evidence, priors, db_path, state)
+        return _stage_result(name, evidence, priors, db_path, state, min_ess=budget.min_ess_share * budget.population)
 
     sampler, close, desc = make_sampler(scheduler, workers)
     abc = pyabc.ABCSMC(
@@ -406,7 +407,7 @@ def run_stage(
         "wall_time_s": float(state.get("wall_time_s", 0.0)) + wall,
     }
     write_text(marker, json.dumps(state, indent=2), root=marker.parent)
-    return _stage_result(name, evidence, priors, db_path, state)
+    return _stage_result(name, evidence, priors, db_path, state, min_ess=budget.min_ess_share * budget.population)
 
 
 def rejuvenate_stage(stage: StageResult, path: Path, *, seed: int, workers: int | None, max_moves: int,
@@ -537,12 +538,41 @@ def _why_stopped(abc, budget: Budget, limit: float | None, t: int, acc: float, t
     return "a pyabc termination criterion"
 
 
-def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path, state: dict) -> StageResult:
+def _kept_generation(h, min_ess: float) -> tuple[int, list[float]]:
+    """The last generation whose importance-sampling ESS is at least ``min_ess``, and every
+    generation's ESS. Generation 0 (prior draws, equal weights) qualifies for any floor up to the
+    population; if none qualifies, the last generation."""
+    ess = []
+    for t in range(h.max_t + 1):
+        _, w = h.get_distribution(m=0, t=t)
+        w = np.asarray(w, dtype=float)
+        ess.append(float(w.sum() ** 2 / np.sum(w**2)))
+    kept = max((t for t, e in enumerate(ess) if e >= min_ess), default=h.max_t)
+    return kept, ess
+
+
+def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path, state: dict,
+                  min_ess: float = 0.0) -> StageResult:
+    """The stage's posterior: its last generation whose importance weights have not degenerated.
+
+    An SMC population whose importance-sampling ESS has collapsed (a few particles carry most of
+    the weight) is not a usable sample of the posterior at its tolerance, however small the
+    tolerance (Del Moral, Doucet & Jasra 2012, Statistics and Computing 22, control the ESS for this
+    reason). In 15-18 dimensions a generation's ESS can fall from ~500 to ~150 of 1,500 and recover
+    in the next, so the run goes on and the posterior is the last generation with an ESS of at
+    least ``min_ess``; the generations after it stay in the history and are named in the stop
+    reason."""
     import pyabc
 
     check_history(db_path)
     h = pyabc.History("sqlite:///" + str(Path(db_path).resolve()), _id=1)
-    pop = h.get_population(t=h.max_t)
+    kept, ess = _kept_generation(h, min_ess)
+    reason = str(state.get("stop_reason", ""))
+    if kept < h.max_t:
+        later = ", ".join(f"{e:.0f}" for e in ess[kept + 1:])
+        reason += (f"; generations {kept + 1}-{h.max_t} not used: importance-sampling ESS {later} below "
+                   f"{min_ess:.0f} (degenerate weights); the posterior is generation {kept} (ESS {ess[kept]:.0f})")
+    pop = h.get_population(t=kept)
     rows = []
     for p in pop.particles:
         x = priors.from_z(p.parameter)
@@ -552,7 +582,7 @@ def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path
     pops = pops.rename(columns={"wall_time": "wall_time_s"})
     pops["acceptance_rate"] = np.where(pops["t"] >= 0, pops["particles"] / pops["samples"], np.nan)
     keep = [c for c in ("t", "epsilon", "samples", "particles", "acceptance_rate", "wall_time_s") if c in pops.columns]
-    pops = pops[keep].reset_index(drop=True)
+    pops = pops.loc[pops["t"] <= kept, keep].reset_index(drop=True)
     return StageResult(
         name=name,
         evidence=evidence,
@@ -562,7 +592,7 @@ def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path
         populations=pops,
         n_simulations=int(h.total_nr_simulations) + int(state.get("unrecorded_simulations", 0)),
         sampling_wall_time_s=float(state.get("wall_time_s", float(pops["wall_time_s"].sum()) if "wall_time_s" in pops else 0.0)),
-        stop_reason=str(state.get("stop_reason", "")),
+        stop_reason=reason,
         sampler=str(state.get("sampler", "")),
         deterministic=bool(state.get("deterministic", False)),
     )

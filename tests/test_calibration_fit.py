@@ -247,6 +247,26 @@ def test_transitions_match_pyabc_and_are_normalised():
     assert sn.cdf(0.0) == pytest.approx(0.5) and sn.cdf(1.96) == pytest.approx(0.975, abs=1e-3)
 
 
+def test_the_posterior_is_the_last_generation_whose_weights_have_not_degenerated():
+    # A generation whose importance-sampling ESS collapsed is not used; a later one that recovers
+    # is (calibration/fit.py _kept_generation).
+    from calibration.fit import _kept_generation
+
+    class History:
+        def __init__(self, weights):
+            self.weights = weights
+            self.max_t = len(weights) - 1
+
+        def get_distribution(self, m, t):
+            return None, np.asarray(self.weights[t], dtype=float)
+
+    even, skewed = np.ones(100), np.r_[np.full(5, 20.0), np.ones(95)]  # ESS 100 and about 18
+    assert _kept_generation(History([even, even, skewed]), 30) == (1, [100.0, 100.0, pytest.approx(18.15, abs=0.01)])
+    assert _kept_generation(History([even, skewed, even]), 30)[0] == 2  # a recovery is kept
+    assert _kept_generation(History([even, skewed, skewed]), 0)[0] == 2  # no floor: the last
+    assert _kept_generation(History([even, skewed]), 1000)[0] == 1  # nothing qualifies: the last
+
+
 def test_seeded_single_core_stage_is_bit_reproducible(tmp_path, split, priors):
     from calibration.fit import Budget, run_stage
 
