@@ -570,7 +570,8 @@ def _stage_result(name: str, evidence: Evidence, priors: PriorSet, db_path: Path
     reason = str(state.get("stop_reason", ""))
     if kept < h.max_t:
         later = ", ".join(f"{e:.0f}" for e in ess[kept + 1:])
-        reason += (f"; generations {kept + 1}-{h.max_t} not used: importance-sampling ESS {later} below "
+        which = f"generation {h.max_t}" if kept + 1 == h.max_t else f"generations {kept + 1}-{h.max_t}"
+        reason += (f"; {which} not used: importance-sampling ESS {later} below "
                    f"{min_ess:.0f} (degenerate weights); the posterior is generation {kept} (ESS {ess[kept]:.0f})")
     pop = h.get_population(t=kept)
     rows = []

@@ -321,7 +321,8 @@ def _epsilon(result, out: Path, plt) -> str:
         ax2.plot(pops["t"], pops["acceptance_rate"], "s--", color="tab:red", ms=3)
         ax2.set_yscale("log")
         ax2.set_ylabel("acceptance rate", color="tab:red")
-        ax.set_title(f"{name} fit: {st.n_simulations:,} simulations", fontsize=9)
+        label = {"fit": "split fit", "final": "final fit"}.get(name, name)
+        ax.set_title(f"{label}: {st.n_simulations:,} simulations; posterior: generation {int(pops['t'].max())}", fontsize=9)
     fig.tight_layout()
     name = "abc_trajectory.png"
     _save_figure(fig, out, name, dpi=110)
