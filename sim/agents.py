@@ -16,8 +16,9 @@ How a district changes an element (docs/ODD.md 7.2-7.7):
    the principles; it includes pre-K if an early-childhood voice on the team brings it in;
 4. the team's lead *proposes* it to the element's owner, who adopts, reshapes or blocks it
    (``sim/leadership.py``);
-5. an adopted change is *enacted* after the district's bureaucratic latency and applied to the
-   element's structure (``sim/structure.py``); Appendix A codes the history at the end.
+5. an adopted change is *enacted* after the district's bureaucratic latency - less the share of it
+   a provider session already showed its people - and applied to the element's structure
+   (``sim/structure.py``); Appendix A codes the history at the end.
 
 Besides the team: a leader with a competing agenda pushes it into elements it owns or influences;
 shocks (pre-K eliminated, a curriculum adopted with another provider) act on their own; changed
