@@ -76,6 +76,7 @@ from sim import Parameters
 
 from .distance import Evidence, Split, load_split
 from .priors import PriorSet, load_priors
+from .rejuvenate import kish_ess
 
 __all__ = [
     "BUDGETS",
@@ -206,8 +207,7 @@ class StageResult:
 
     @property
     def effective_sample_size(self) -> float:
-        w = self.weights
-        return float(1.0 / np.sum(w**2))
+        return kish_ess(self.weights)
 
     def median(self) -> dict[str, float]:
         """The point estimate: weighted marginal posterior medians."""
@@ -542,11 +542,7 @@ def _kept_generation(h, min_ess: float) -> tuple[int, list[float]]:
     """The last generation whose importance-sampling ESS is at least ``min_ess``, and every
     generation's ESS. Generation 0 (prior draws, equal weights) qualifies for any floor up to the
     population; if none qualifies, the last generation."""
-    ess = []
-    for t in range(h.max_t + 1):
-        _, w = h.get_distribution(m=0, t=t)
-        w = np.asarray(w, dtype=float)
-        ess.append(float(w.sum() ** 2 / np.sum(w**2)))
+    ess = [kish_ess(h.get_distribution(m=0, t=t)[1]) for t in range(h.max_t + 1)]
     kept = max((t for t, e in enumerate(ess) if e >= min_ess), default=h.max_t)
     return kept, ess
 

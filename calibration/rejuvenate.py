@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Rejuvenation", "rejuvenate"]
+__all__ = ["Rejuvenation", "ess_of_counts", "kish_ess", "rejuvenate"]
 
 _KEY = 2**31 - 16
 _STAGE_INDEX = {"fit": 0, "final": 1}
@@ -63,9 +63,7 @@ class Rejuvenation:
 
     @property
     def ess(self) -> float:
-        w = self.particles["weight"].to_numpy(dtype=float)
-        w = w / w.sum()
-        return float(1.0 / np.sum(w**2))
+        return kish_ess(self.particles["weight"].to_numpy(dtype=float))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,7 +134,7 @@ def rejuvenate(stage, *, seed: int, workers: int | None = 1, base: dict | None =
     parts = stage.particles
     n = len(parts)
     w = stage.weights
-    ess_before = float(1.0 / np.sum(w**2))
+    ess_before = kish_ess(w)
     eps = float(stage.final_epsilon)
     stage_index = _STAGE_INDEX.get(stage.name, 2)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_KEY, stage_index)))
@@ -210,6 +208,12 @@ def rejuvenate(stage, *, seed: int, workers: int | None = 1, base: dict | None =
     )
 
 
+def kish_ess(weights) -> float:
+    """Kish's effective sample size of importance weights (any scale): ``(sum w)**2 / sum(w**2)``."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2)) if w.size else 0.0
+
+
 def ess_of_counts(counts) -> float:
     """Kish's effective sample size of N equally weighted particles grouped into sets of sizes
     ``counts``: ``N**2 / sum(n_k**2)``, between 1 (one set) and the number of sets (equal sets).
@@ -217,5 +221,4 @@ def ess_of_counts(counts) -> float:
     particle that moved once counts as an independent draw although, at a low acceptance rate, it
     stays near its ancestor. Grouped by ancestor (every descendant of one resampled particle in one
     set) it is *pessimistic*: moved descendants count as copies. Both are reported."""
-    c = np.asarray(counts, dtype=float)
-    return float(c.sum() ** 2 / np.sum(c**2)) if c.size else 0.0
+    return kish_ess(counts)

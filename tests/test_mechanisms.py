@@ -238,9 +238,8 @@ def test_a_routine_replicated_from_a_session_needs_no_roll_out(case):
         m = CoherenceModel(case[0], replace(Parameters(), latency_per_log_school=3.0), rng=seed)
         dist = m.district_list[district_index(case[0], "Diamond")]
         assert dist.mean_latency > 6.0
-        lead = dist.lead
         change = (sll, int(ChangeForm.REDESIGN), int(Content.SIGNATURE), False, SOURCE_INITIATIVE,
-                  dist.owner[sll], lead, Decision.ADOPTED, "test")
+                  dist.owner[sll], dist.lead, Decision.ADOPTED, "test")
         dist.decide([change], 0, rolled_out=rolled_out)
         while m.time < m.horizon and dist.pending[sll]:
             m.step()
